@@ -1,0 +1,151 @@
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { parseHostPort } from "../config/address";
+import { FrelayError, describe } from "../errors";
+import { RecordGate } from "../transport/record-gate";
+import { JsonObjectScanner, MAX_REQUEST_BYTES } from "../transport/request";
+import type { PartySettings } from "./settings";
+
+export interface ConnectOptions extends PartySettings {
+  /** Bound on the whole exchange: TCP, both TLS handshakes, and the wait for the peer. */
+  timeoutMs?: number;
+}
+
+export interface RelayedConnection {
+  /** The end-to-end TLS connection with the peer. */
+  socket: tls.TLSSocket;
+  /** 1: this side is the end-to-end TLS server; 2: the client. */
+  mode: 1 | 2;
+}
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+/**
+ * The party side of SPEC 5 and 6: mutual TLS to the relay, the request, the reply, then
+ * end-to-end mutual TLS on the bare TCP connection in the role the relay assigned, verifying
+ * that the peer's certificate chains to the user CA and names the requested DestParty.
+ */
+export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
+  const addr = parseHostPort(opts.relay);
+  if (typeof addr === "string" || addr.kind !== "tcp") {
+    return Promise.reject(new FrelayError("FRELAY_ERR_USAGE", `RELAY ${typeof addr === "string" ? addr : "must be host:port"}`));
+  }
+  return new Promise((resolve, reject) => {
+    const raw = net.connect({ host: addr.host, port: addr.port, allowHalfOpen: true });
+    raw.setNoDelay(true);
+    let done = false;
+    const fail = (err: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      raw.destroy();
+      reject(err);
+    };
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timer = setTimeout(() => fail(new FrelayError("FRELAY_ERR_CONNECT", `no pairing with ${opts.dest} within ${timeoutMs / 1000}s`)), timeoutMs);
+    raw.once("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `cannot reach relay ${opts.relay}: ${describe(err)}`)));
+
+    raw.once("connect", () => {
+      const gate = new RecordGate(raw);
+      const outer = tls.connect({
+        socket: gate,
+        host: addr.host,
+        ...(net.isIP(addr.host) ? {} : { servername: addr.host }),
+        ca: opts.relayCa,
+        cert: opts.relayCert,
+        key: opts.relayKey,
+        minVersion: "TLSv1.2",
+      });
+      gate.on("error", (err: Error) => fail(new FrelayError("FRELAY_ERR_CONNECT", `relay ${opts.relay}: ${describe(err)}`)));
+      outer.on("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `TLS with relay ${opts.relay} failed: ${describe(err)}`)));
+      outer.once("secureConnect", () => {
+        outer.write(JSON.stringify({ DestParty: opts.dest, Tag: opts.tag }));
+      });
+      const scanner = new JsonObjectScanner(MAX_REQUEST_BYTES, "reply", "the relay is not a frelay/Flock relay");
+      let mode: 1 | 2 | undefined;
+      outer.on("data", (chunk: Buffer) => {
+        if (mode !== undefined) return fail(new FrelayError("FRELAY_ERR_PEER", "relay sent data after its reply"));
+        const r = scanner.push(chunk);
+        if (r.kind === "incomplete") return;
+        if (r.kind === "error") return fail(new FrelayError("FRELAY_ERR_PEER", r.reason));
+        const reply = parseReply(r.text);
+        if ("refused" in reply) return fail(reply.refused);
+        mode = reply.mode;
+      });
+      // close_notify: the outer TLS is over. The gate fed TLS one record per turn and this
+      // fires within the turn of the close_notify record, so every later byte is still
+      // unread in the gate: the first bytes of the end-to-end TLS.
+      outer.once("end", () => {
+        if (mode === undefined) return fail(new FrelayError("FRELAY_ERR_PEER", "relay closed without a reply"));
+        const leftover = gate.detach();
+        outer.destroy();
+        if (leftover.length > 0) raw.unshift(leftover);
+        startEndToEnd(raw, mode, opts).then(
+          (socket) => {
+            if (done) return socket.destroy();
+            done = true;
+            clearTimeout(timer);
+            resolve({ socket, mode: mode as 1 | 2 });
+          },
+          (err: Error) => fail(err),
+        );
+      });
+    });
+  });
+}
+
+function parseReply(text: string): { mode: 1 | 2 } | { refused: FrelayError } {
+  let reply: { Mode?: unknown; Code?: unknown; Error?: unknown };
+  try {
+    reply = JSON.parse(text) as typeof reply;
+  } catch {
+    return { refused: new FrelayError("FRELAY_ERR_PEER", "relay sent an unreadable reply") };
+  }
+  if (reply.Mode === 1 || reply.Mode === 2) return { mode: reply.Mode };
+  const refusal = new FrelayError("FRELAY_ERR_REFUSED", `relay refused (${String(reply.Code)}): ${String(reply.Error ?? "no reason given")}`);
+  (refusal as FrelayError & { status?: unknown }).status = reply.Code;
+  return { refused: refusal };
+}
+
+/** The end-to-end mutual TLS over the bare connection, in the role the relay assigned. */
+function startEndToEnd(raw: net.Socket, mode: 1 | 2, opts: PartySettings): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const wrongPeer = (cert: tls.PeerCertificate) => tls.checkServerIdentity(opts.dest, cert);
+    if (mode === 2) {
+      const socket = tls.connect({
+        socket: raw,
+        servername: opts.dest,
+        ca: opts.userCa,
+        cert: opts.partyCert,
+        key: opts.partyKey,
+        minVersion: "TLSv1.2",
+        checkServerIdentity: (_host, cert) => wrongPeer(cert),
+      });
+      socket.once("error", (err) => reject(new FrelayError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
+      socket.once("secureConnect", () => resolve(socket));
+      return;
+    }
+    const socket = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: tls.createSecureContext({ ca: opts.userCa, cert: opts.partyCert, key: opts.partyKey, minVersion: "TLSv1.2" }),
+      requestCert: true,
+      rejectUnauthorized: false, // checked below: chain to the user CA, then the peer's name
+    });
+    socket.once("error", (err) => reject(new FrelayError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
+    socket.once("secure", () => {
+      const verifyError = (socket as unknown as { ssl?: { verifyError?: () => Error | null } }).ssl?.verifyError?.();
+      const cert = socket.getPeerCertificate();
+      const problem =
+        verifyError === undefined ? "cannot read the verification result"
+        : verifyError ? `certificate rejected: ${verifyError.message}`
+        : !cert || Object.keys(cert).length === 0 ? "no certificate"
+        : wrongPeer(cert)?.message;
+      if (problem) {
+        socket.destroy();
+        reject(new FrelayError("FRELAY_ERR_PEER", `end-to-end peer is not ${opts.dest}: ${problem}`));
+        return;
+      }
+      resolve(socket);
+    });
+  });
+}

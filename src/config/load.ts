@@ -1,0 +1,293 @@
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tls from "node:tls";
+import Ajv, { type ErrorObject } from "ajv";
+import { FrelayError } from "../errors";
+import { parseHostPort, type ListenAddress } from "./address";
+import { parseDuration } from "./duration";
+import { lineOfPath } from "./json-lines";
+import { configSchema, type RawConfig } from "./schema";
+
+export type LogLevel = "error" | "warn" | "info" | "debug";
+
+/** One validated, defaulted, path-resolved and frozen config, with the files it names loaded. */
+export interface RelayConfig {
+  readonly file: string;
+  readonly dir: string;
+  readonly address: ListenAddress & { kind: "tcp" };
+  readonly tls: {
+    readonly paths: { readonly ca: string; readonly cert: string; readonly key: string; readonly crl?: string };
+    readonly caPem: string;
+    readonly certPem: string;
+    readonly keyPem: string;
+    readonly crlPem?: string;
+  };
+  readonly routes: readonly (readonly [string, string])[];
+  readonly proxyProtocol: boolean;
+  readonly fronting?: {
+    readonly address: ListenAddress;
+    readonly path: string;
+    readonly clientCertHeader: string;
+    readonly trustedProxies: readonly string[];
+  };
+  readonly timeouts: { readonly handshakeMs: number; readonly pairMs: number; readonly idleMs: number; readonly drainMs: number };
+  readonly limits: { readonly maxConnections: number; readonly maxWaitingPerIdentity: number };
+  readonly pidfile: string;
+  readonly controlSocket: string;
+  readonly log: { readonly file: string; readonly level: LogLevel };
+  readonly metrics?: { readonly address: ListenAddress & { kind: "tcp" } };
+  /** Digest of config.json and every file it names: equal digests mean nothing changed. */
+  readonly fingerprint: string;
+  /** Every file the config depends on, for the watcher. */
+  readonly watchedFiles: readonly string[];
+}
+
+export const DEFAULTS = {
+  timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "30s" },
+  limits: { max_connections: 20000, max_waiting_per_identity: 64 },
+  pidfile: "frelay.pid",
+  control_socket: "frelay.sock",
+  log: { file: "frelay.log", level: "info" as LogLevel },
+  fronting: { path: "/frelay", client_cert_header: "x-ssl-client-cert", trusted_proxies: ["127.0.0.1", "::1"] },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile<RawConfig>(configSchema);
+
+type PathPart = string | number;
+
+function dotted(parts: readonly PathPart[]): string {
+  let out = "";
+  for (const p of parts) out += typeof p === "number" ? `[${p}]` : out ? `.${p}` : p;
+  return out || "(top level)";
+}
+
+function pointerParts(pointer: string): PathPart[] {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
+}
+
+/** Turns one ajv error into a sentence that names the setting and the fix. */
+function schemaMessage(e: ErrorObject): { parts: PathPart[]; text: string } {
+  const parts = pointerParts(e.instancePath);
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case "additionalProperties": {
+      const key = String(params["additionalProperty"]);
+      return { parts: [...parts, key], text: `unknown key "${key}" (remove it, or check its spelling against config.example.json)` };
+    }
+    case "required":
+      return { parts, text: `missing required key "${String(params["missingProperty"])}" (add it; see config.example.json)` };
+    case "pattern": {
+      const last = parts[parts.length - 2];
+      if (e.schemaPath.includes("timeouts")) return { parts, text: `is not a duration (write a string like "500ms", "30s", "5m" or "1h")` };
+      if (last === "between") return { parts, text: `is not a route end (write an identity like "0.user1" or a wildcard like "*.user1")` };
+      return { parts, text: `does not have the expected form (${e.message ?? "pattern"})` };
+    }
+    case "type":
+      if (e.schemaPath.includes("timeouts")) return { parts, text: `must be a duration string like "30s", not a bare number` };
+      return { parts, text: `must be ${params["type"] === "integer" ? "a whole number" : `a ${String(params["type"])}`}` };
+    case "enum":
+      return { parts, text: `must be one of ${(params["allowedValues"] as unknown[]).map((v) => JSON.stringify(v)).join(", ")}` };
+    case "minItems":
+    case "maxItems":
+      return { parts, text: `must list exactly two route ends, e.g. ["0.user1", "1.user1"]` };
+    default:
+      return { parts, text: e.message ?? e.keyword };
+  }
+}
+
+class ErrorList {
+  readonly items: string[] = [];
+  constructor(private readonly text: string, private readonly file: string) {}
+  add(parts: readonly PathPart[], message: string): void {
+    const line = lineOfPath(this.text, parts);
+    this.items.push(`${path.basename(this.file)}${line ? `:${line}` : ""}: ${dotted(parts)}: ${message}`);
+  }
+}
+
+function readConfigText(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") {
+      throw new FrelayError("FRELAY_ERR_CONFIG_MISSING", `config file ${file} does not exist (run "frelay init" to create one, or pass -c <path>)`);
+    }
+    throw new FrelayError("FRELAY_ERR_FILE", `config file ${file} cannot be read (${code}; check its permissions)`);
+  }
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const msg = (err as Error).message;
+    const pos = /position (\d+)/.exec(msg);
+    const line = pos ? text.slice(0, Number(pos[1])).split("\n").length : undefined;
+    throw new FrelayError("FRELAY_ERR_CONFIG_INVALID", `${path.basename(file)}${line ? `:${line}` : ""}: not valid JSON (${msg}); fix the syntax`);
+  }
+}
+
+interface LoadedFile { pem: string; path: string }
+
+function loadPem(errors: ErrorList, parts: PathPart[], dir: string, rel: string): LoadedFile | undefined {
+  const abs = path.resolve(dir, rel);
+  try {
+    return { pem: fs.readFileSync(abs, "utf8"), path: abs };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? `does not exist (run "frelay init", or fix the path)` : `cannot be read (${code}; check its permissions)`;
+    errors.add(parts, `${rel} ${why}`);
+    return undefined;
+  }
+}
+
+function checkTlsFiles(errors: ErrorList, raw: RawConfig, files: { ca?: LoadedFile; cert?: LoadedFile; key?: LoadedFile; crl?: LoadedFile }): void {
+  let cert: crypto.X509Certificate | undefined;
+  let key: crypto.KeyObject | undefined;
+  if (files.ca) {
+    try {
+      new crypto.X509Certificate(files.ca.pem);
+    } catch {
+      errors.add(["tls", "ca"], `${raw.tls.ca} is not a PEM certificate (point it at the relay CA, certs/relay-ca.pem)`);
+    }
+  }
+  if (files.cert) {
+    try {
+      cert = new crypto.X509Certificate(files.cert.pem);
+      if (Date.parse(cert.validTo) < Date.now()) errors.add(["tls", "cert"], `${raw.tls.cert} expired on ${cert.validTo} (issue a new one with "frelay init --force")`);
+    } catch {
+      errors.add(["tls", "cert"], `${raw.tls.cert} is not a PEM certificate (point it at the relay certificate, certs/relay.pem)`);
+    }
+  }
+  if (files.key) {
+    try {
+      key = crypto.createPrivateKey(files.key.pem);
+    } catch {
+      errors.add(["tls", "key"], `${raw.tls.key} is not a PEM private key (point it at certs/relay.key)`);
+    }
+  }
+  if (cert && key && !cert.checkPrivateKey(key)) {
+    errors.add(["tls", "key"], `${raw.tls.key} does not match ${raw.tls.cert} (run "frelay init --force", or fix the paths)`);
+  }
+  if (files.crl) {
+    try {
+      tls.createSecureContext({ crl: files.crl.pem });
+    } catch {
+      errors.add(["tls", "crl"], `${raw.tls.crl} is not a PEM CRL (make it with "frelay cert revoke", or remove tls.crl)`);
+    }
+  }
+}
+
+function fingerprintOf(text: string, files: readonly (LoadedFile | undefined)[]): string {
+  const h = crypto.createHash("sha256").update(text);
+  for (const f of files) h.update("\0").update(f ? f.pem : "");
+  return h.digest("hex");
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object" && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** read → parse → validate → default → resolve paths → load files → freeze. Throws every error at once. */
+export function loadConfig(file: string): RelayConfig {
+  const abs = path.resolve(file);
+  const dir = path.dirname(abs);
+  const text = readConfigText(abs);
+  const data = parseJson(text, abs);
+  const errors = new ErrorList(text, abs);
+  if (!validate(data)) {
+    for (const e of validate.errors ?? []) {
+      const { parts, text: message } = schemaMessage(e);
+      errors.add(parts, message);
+    }
+    throw invalid(abs, errors.items);
+  }
+  const raw = data;
+
+  const address = parseHostPort(raw.address);
+  if (typeof address === "string") errors.add(["address"], address);
+  else if (address.kind !== "tcp") errors.add(["address"], "must be host:port");
+  const fronting = raw.fronting ? parseHostPort(raw.fronting.address, true) : undefined;
+  if (typeof fronting === "string") errors.add(["fronting", "address"], fronting);
+  const metrics = raw.metrics ? parseHostPort(raw.metrics.address) : undefined;
+  if (typeof metrics === "string") errors.add(["metrics", "address"], metrics);
+
+  raw.routes.forEach((r, i) => {
+    if (r.between[0] === r.between[1] && !r.between[0].startsWith("*.")) {
+      errors.add(["routes", i, "between"], `names ${r.between[0]} twice (a party cannot be routed to itself; name two different ends)`);
+    }
+  });
+
+  const files = {
+    ca: loadPem(errors, ["tls", "ca"], dir, raw.tls.ca),
+    cert: loadPem(errors, ["tls", "cert"], dir, raw.tls.cert),
+    key: loadPem(errors, ["tls", "key"], dir, raw.tls.key),
+    crl: raw.tls.crl ? loadPem(errors, ["tls", "crl"], dir, raw.tls.crl) : undefined,
+  };
+  checkTlsFiles(errors, raw, files);
+  if (errors.items.length > 0) throw invalid(abs, errors.items);
+
+  const t = { ...DEFAULTS.timeouts, ...raw.timeouts };
+  const config: RelayConfig = {
+    file: abs,
+    dir,
+    address: address as ListenAddress & { kind: "tcp" },
+    tls: {
+      paths: { ca: files.ca!.path, cert: files.cert!.path, key: files.key!.path, ...(files.crl ? { crl: files.crl.path } : {}) },
+      caPem: files.ca!.pem,
+      certPem: files.cert!.pem,
+      keyPem: files.key!.pem,
+      ...(files.crl ? { crlPem: files.crl.pem } : {}),
+    },
+    routes: raw.routes.map((r) => [r.between[0], r.between[1]] as const),
+    proxyProtocol: raw.proxy_protocol ?? false,
+    ...(raw.fronting && fronting && typeof fronting !== "string"
+      ? {
+          fronting: {
+            address: fronting.kind === "unix" ? { ...fronting, path: path.resolve(dir, fronting.path) } : fronting,
+            path: (raw.fronting.path ?? DEFAULTS.fronting.path).replace(/\/+$/, ""),
+            clientCertHeader: (raw.fronting.client_cert_header ?? DEFAULTS.fronting.client_cert_header).toLowerCase(),
+            trustedProxies: raw.fronting.trusted_proxies ?? [...DEFAULTS.fronting.trusted_proxies],
+          },
+        }
+      : {}),
+    timeouts: {
+      handshakeMs: parseDuration(t.handshake),
+      pairMs: parseDuration(t.pair),
+      idleMs: parseDuration(t.idle),
+      drainMs: parseDuration(t.drain),
+    },
+    limits: {
+      maxConnections: raw.limits?.max_connections ?? DEFAULTS.limits.max_connections,
+      maxWaitingPerIdentity: raw.limits?.max_waiting_per_identity ?? DEFAULTS.limits.max_waiting_per_identity,
+    },
+    pidfile: path.resolve(dir, raw.pidfile ?? DEFAULTS.pidfile),
+    controlSocket: path.resolve(dir, raw.control_socket ?? DEFAULTS.control_socket),
+    log: { file: path.resolve(dir, raw.log?.file ?? DEFAULTS.log.file), level: raw.log?.level ?? DEFAULTS.log.level },
+    ...(metrics && typeof metrics !== "string" && metrics.kind === "tcp" ? { metrics: { address: metrics } } : {}),
+    fingerprint: fingerprintOf(text, [files.ca, files.cert, files.key, files.crl]),
+    watchedFiles: [abs, files.ca!.path, files.cert!.path, files.key!.path, ...(files.crl ? [files.crl.path] : [])],
+  };
+  return deepFreeze(config);
+}
+
+function invalid(file: string, items: string[]): FrelayError {
+  const n = items.length;
+  return new FrelayError("FRELAY_ERR_CONFIG_INVALID", `${file}: ${n} error${n === 1 ? "" : "s"} found, config not used`, items);
+}
+
+/** The config path a command uses: -c, then $FRELAY_CONFIG, then ./config.json. */
+export function configPath(flag: string | undefined): string {
+  return path.resolve(flag ?? process.env["FRELAY_CONFIG"] ?? "config.json");
+}

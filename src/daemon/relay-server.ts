@@ -1,0 +1,103 @@
+import type { AddressInfo } from "node:net";
+import type { RelayConfig } from "../config/load";
+import { describe } from "../errors";
+import type { Logger } from "../log/logger";
+import { Relay } from "../relay/relay";
+import { DirectListener } from "../transport/direct-listener";
+import { buildState, type RelayState } from "./state";
+
+/**
+ * One running relay: the relay core, its listeners, and the current state. The daemon, the
+ * foreground command and the tests all use this; it touches no pidfile, socket or signal.
+ */
+export class RelayServer {
+  private state: RelayState;
+  readonly relay: Relay;
+  private direct: DirectListener;
+  readonly startedAt = Date.now();
+
+  constructor(config: RelayConfig, private readonly log: Logger) {
+    this.state = buildState(config);
+    this.relay = new Relay(this.state.policy, log.child("relay"));
+    this.direct = this.newDirectListener();
+    this.logRelayEvents();
+  }
+
+  private newDirectListener(): DirectListener {
+    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"));
+  }
+
+  get config(): RelayConfig {
+    return this.state.config;
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const { host, port } = this.state.config.address;
+    const addr = await this.direct.listen(host, port);
+    this.log.info("listen", { transport: "stream", address: `${addr.address}:${addr.port}` });
+    return addr;
+  }
+
+  address(): AddressInfo | null {
+    return this.direct.address();
+  }
+
+  get connectionCount(): number {
+    return this.direct.connectionCount;
+  }
+
+  /**
+   * Swaps in a config that is already fully loaded. Builds the new state first; a failure leaves
+   * the old one in force. A changed address is bound before the old listener closes.
+   */
+  async apply(config: RelayConfig): Promise<{ closedSessions: number; closedWaiting: number }> {
+    const next = buildState(config);
+    const prev = this.state;
+    const rebind = prev.config.address.text !== config.address.text;
+    let oldListener: DirectListener | undefined;
+    if (rebind) {
+      const listener = this.newDirectListener();
+      await listener.listen(config.address.host, config.address.port);
+      oldListener = this.direct;
+      this.direct = listener;
+    }
+    this.state = next;
+    const closed = this.relay.setPolicy(next.policy);
+    if (oldListener) await oldListener.close();
+    return closed;
+  }
+
+  /** Stops accepting, refuses waiting parties, lets sessions drain, then closes what is left. */
+  async stop(drainMs: number): Promise<void> {
+    this.relay.startDraining();
+    await this.direct.close();
+    const deadline = Date.now() + drainMs;
+    while (this.relay.sessions.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.relay.sessions.closeWhere(() => true, "relay stopped");
+    this.direct.destroyAll();
+  }
+
+  private logRelayEvents(): void {
+    const log = this.log.child("relay");
+    this.relay.on("refused", (r, code, reason) => log.info("refused", { identity: r.identity, dest: r.dest, tag: r.tag, remote: r.remote, code, reason }));
+    this.relay.on("waiting", (r) => log.info("waiting", { identity: r.identity, dest: r.dest, tag: r.tag, remote: r.remote }));
+    this.relay.on("paired", (a, b, route, waitedMs) => log.info("paired", { a: a.identity, b: b.identity, tag: a.tag, route, waited_ms: waitedMs }));
+    this.relay.on("closed", ({ session: s, how, reason, error }) =>
+      log.info("closed", {
+        session: s.id,
+        a: s.a.identity,
+        b: s.b.identity,
+        tag: s.a.tag,
+        route: s.route,
+        bytes_a_to_b: s.splice.stats.aToB,
+        bytes_b_to_a: s.splice.stats.bToA,
+        duration_ms: Date.now() - s.startedAt,
+        how,
+        ...(reason ? { reason } : {}),
+        ...(error ? { error: describe(error) } : {}),
+      }),
+    );
+  }
+}

@@ -1,0 +1,18 @@
+/** A DNS-style label: what identities, users and parties are made of (SPEC section 2). */
+export const LABEL = "[A-Za-z0-9-]{1,63}";
+const LABEL_RE = new RegExp(`^${LABEL}$`);
+/** `<party>.<user>`: at least two labels; the user part may itself be dotted. */
+const IDENTITY_RE = new RegExp(`^${LABEL}(\\.${LABEL})+$`);
+
+export function isLabel(s: string): boolean {
+  return LABEL_RE.test(s);
+}
+
+export function isIdentity(s: string): boolean {
+  return s.length <= 253 && IDENTITY_RE.test(s);
+}
+
+/** A user name: one or more labels (`user1`, `flock`, `team.example`). */
+export function isUserName(s: string): boolean {
+  return s.length <= 189 && s.split(".").every(isLabel);
+}

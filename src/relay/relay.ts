@@ -1,0 +1,184 @@
+import { EventEmitter } from "node:events";
+import { describe } from "../errors";
+import type { Logger } from "../log/logger";
+import { RefusalCode, type PendingParty, type PartyRequest } from "./party";
+import { RouteTable } from "./routes";
+import { SessionRegistry, type SessionEnded } from "./sessions";
+
+/** The part of the config the relay core acts on; swapped whole on reload. */
+export interface RelayPolicy {
+  readonly routes: RouteTable;
+  readonly pairMs: number;
+  readonly idleMs: number;
+  readonly maxWaitingPerIdentity: number;
+  /** Serials of revoked relay certificates (from the CRL the transports were given). */
+  readonly isRevoked: (serial: string) => boolean;
+}
+
+interface Waiter {
+  readonly party: PendingParty;
+  readonly since: number;
+  readonly timer: NodeJS.Timeout;
+  readonly route: string;
+}
+
+export interface RelayEvents {
+  refused: [req: PartyRequest, code: number, reason: string];
+  waiting: [req: PartyRequest];
+  paired: [a: PartyRequest, b: PartyRequest, route: string, waitedMs: number];
+  closed: [e: SessionEnded];
+}
+
+/**
+ * Rendezvous and sessions: decides for each request (route? wait? pair?) and splices pairs.
+ * Knows nothing of TLS, HTTP/2 or files; a test can build it with a policy and nothing else.
+ */
+export class Relay extends EventEmitter<RelayEvents> {
+  private policy: RelayPolicy;
+  /** (identity, dest, tag) → waiters, oldest first. */
+  private readonly waiting = new Map<string, Waiter[]>();
+  private readonly waitingPerIdentity = new Map<string, number>();
+  private waitingTotal = 0;
+  private draining = false;
+  readonly sessions: SessionRegistry;
+
+  constructor(policy: RelayPolicy, private readonly log: Logger) {
+    super();
+    this.policy = policy;
+    this.sessions = new SessionRegistry((e) => this.emit("closed", e));
+  }
+
+  get waitingCount(): number {
+    return this.waitingTotal;
+  }
+
+  submit(party: PendingParty): void {
+    const req = party.request;
+    const refuse = (code: number, reason: string) => {
+      party.refuse(code, reason);
+      this.emit("refused", req, code, reason);
+    };
+    if (this.draining) return refuse(RefusalCode.unavailable, "relay is shutting down; retry later");
+    if (req.identity === req.dest) return refuse(RefusalCode.forbidden, `${req.identity} cannot connect to itself`);
+    const route = this.policy.routes.find(req.identity, req.dest);
+    if (!route) return refuse(RefusalCode.forbidden, `no route between ${req.identity} and ${req.dest}`);
+
+    const peerQueue = this.waiting.get(key(req.dest, req.identity, req.tag));
+    const waiter = peerQueue?.shift();
+    if (waiter) {
+      if (peerQueue && peerQueue.length === 0) this.waiting.delete(key(req.dest, req.identity, req.tag));
+      this.forget(waiter);
+      this.pair(waiter, party, route.name);
+      return;
+    }
+
+    const count = this.waitingPerIdentity.get(req.identity) ?? 0;
+    if (count >= this.policy.maxWaitingPerIdentity) {
+      return refuse(RefusalCode.tooMany, `${req.identity} already has ${count} connections waiting; wait for them to pair`);
+    }
+    const ownKey = key(req.identity, req.dest, req.tag);
+    const pairMs = this.policy.pairMs;
+    const entry: Waiter = {
+      party,
+      since: Date.now(),
+      route: route.name,
+      timer: setTimeout(() => {
+        this.remove(ownKey, entry);
+        refuse(RefusalCode.timeout, `${req.dest} did not connect within ${pairMs / 1000}s`);
+      }, pairMs),
+    };
+    const queue = this.waiting.get(ownKey);
+    if (queue) queue.push(entry);
+    else this.waiting.set(ownKey, [entry]);
+    this.waitingPerIdentity.set(req.identity, count + 1);
+    this.waitingTotal++;
+    party.onGone(() => this.remove(ownKey, entry));
+    this.emit("waiting", req);
+  }
+
+  private remove(k: string, w: Waiter): void {
+    const queue = this.waiting.get(k);
+    const i = queue ? queue.indexOf(w) : -1;
+    if (!queue || i < 0) return;
+    queue.splice(i, 1);
+    if (queue.length === 0) this.waiting.delete(k);
+    this.forget(w);
+  }
+
+  /** Bookkeeping for a waiter that left the queue (paired, gone, timed out or closed). */
+  private forget(w: Waiter): void {
+    clearTimeout(w.timer);
+    const id = w.party.request.identity;
+    const n = (this.waitingPerIdentity.get(id) ?? 1) - 1;
+    if (n > 0) this.waitingPerIdentity.set(id, n);
+    else this.waitingPerIdentity.delete(id);
+    this.waitingTotal--;
+  }
+
+  private pair(waiter: Waiter, arriving: PendingParty, route: string): void {
+    const a = waiter.party.request;
+    const b = arriving.request;
+    this.emit("paired", a, b, route, Date.now() - waiter.since);
+    // Mode 1 goes first to the party that arrived last: it becomes the end-to-end TLS server,
+    // and must be reachable before the Mode 2 party (the client) sends its ClientHello.
+    const rawB = arriving.accept(1);
+    const rawA = waiter.party.accept(2);
+    Promise.all([rawA, rawB]).then(
+      ([sa, sb]) => {
+        this.sessions.start(a, sa, b, sb, route, this.policy.idleMs);
+      },
+      (err: unknown) => {
+        this.log.info("pair_failed", { a: a.identity, b: b.identity, tag: a.tag, reason: describe(err) });
+        void rawA.then((s) => s.stream.destroy(), () => undefined);
+        void rawB.then((s) => s.stream.destroy(), () => undefined);
+      },
+    );
+  }
+
+  /**
+   * Swaps in a new policy. Waiting parties and sessions whose route is gone are closed (403),
+   * as are those of revoked certificates; everything else is untouched.
+   */
+  setPolicy(policy: RelayPolicy): { closedSessions: number; closedWaiting: number } {
+    this.policy = policy;
+    const stillAllowed = (r: PartyRequest, peer: string) =>
+      policy.routes.find(r.identity, peer) !== undefined && !policy.isRevoked(r.certSerial);
+    let closedWaiting = 0;
+    for (const [k, queue] of [...this.waiting]) {
+      for (const w of [...queue]) {
+        const r = w.party.request;
+        if (!stillAllowed(r, r.dest)) {
+          this.remove(k, w);
+          const why = policy.isRevoked(r.certSerial) ? `certificate of ${r.identity} was revoked` : `no route between ${r.identity} and ${r.dest}`;
+          w.party.refuse(RefusalCode.forbidden, why);
+          this.emit("refused", r, RefusalCode.forbidden, why);
+          closedWaiting++;
+        }
+      }
+    }
+    const closedSessions = this.sessions.closeWhere(
+      (s) => !stillAllowed(s.a, s.b.identity) || !stillAllowed(s.b, s.a.identity),
+      "route removed or certificate revoked",
+    );
+    return { closedSessions, closedWaiting };
+  }
+
+  /** Stops pairing: new requests get 503, waiting parties are refused 503. Sessions go on. */
+  startDraining(): void {
+    this.draining = true;
+    for (const [k, queue] of [...this.waiting]) {
+      for (const w of [...queue]) {
+        this.remove(k, w);
+        w.party.refuse(RefusalCode.unavailable, "relay is shutting down; retry later");
+      }
+    }
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+}
+
+function key(identity: string, dest: string, tag: string): string {
+  return `${identity}\n${dest}\n${tag}`;
+}

@@ -1,0 +1,99 @@
+import { Splice, type SpliceEnd } from "./splice";
+import type { PartyRequest, RawStream } from "./party";
+
+export interface SessionInfo {
+  id: string;
+  /** a = the party that waited (Mode 2, e2e client); b = the one that arrived last (Mode 1). */
+  a: string;
+  b: string;
+  tag: string;
+  route: string;
+  startedAt: string;
+  bytesAToB: number;
+  bytesBToA: number;
+}
+
+export interface Session {
+  readonly id: string;
+  readonly a: PartyRequest;
+  readonly b: PartyRequest;
+  readonly route: string;
+  readonly startedAt: number;
+  readonly splice: Splice;
+}
+
+export interface SessionEnded {
+  session: Session;
+  how: SpliceEnd | "removed";
+  reason?: string;
+  error?: Error;
+}
+
+/** Every active session, so reload, revocation, stop and the control socket can find them. */
+export class SessionRegistry {
+  private readonly sessions = new Map<string, Session>();
+  private nextId = 1;
+  private closeReasons = new Map<string, string>();
+  /** Totals over sessions that already ended; live counts are added on read. */
+  private endedBytes = 0;
+
+  constructor(private readonly onEnded: (e: SessionEnded) => void) {}
+
+  start(a: PartyRequest, rawA: RawStream, b: PartyRequest, rawB: RawStream, route: string, idleMs: number): Session {
+    const id = (this.nextId++).toString(36);
+    const splice = new Splice(rawA, rawB, (how, error) => {
+      this.sessions.delete(id);
+      const reason = this.closeReasons.get(id);
+      this.closeReasons.delete(id);
+      this.endedBytes += splice.stats.aToB + splice.stats.bToA;
+      this.onEnded({ session, how: reason ? "removed" : how, ...(reason ? { reason } : {}), ...(error ? { error } : {}) });
+    }, idleMs);
+    const session: Session = { id, a, b, route, startedAt: Date.now(), splice };
+    this.sessions.set(id, session);
+    return session;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Bytes relayed in both directions by all sessions, ended and live. */
+  get totalBytes(): number {
+    let live = 0;
+    for (const s of this.sessions.values()) live += s.splice.stats.aToB + s.splice.stats.bToA;
+    return this.endedBytes + live;
+  }
+
+  close(id: string, reason: string): boolean {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    this.closeReasons.set(id, reason);
+    s.splice.close();
+    return true;
+  }
+
+  /** Closes every session `shouldClose` picks; returns how many. */
+  closeWhere(shouldClose: (s: Session) => boolean, reason: string): number {
+    let n = 0;
+    for (const s of [...this.sessions.values()]) {
+      if (shouldClose(s)) {
+        this.close(s.id, reason);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  list(): SessionInfo[] {
+    return [...this.sessions.values()].map((s) => ({
+      id: s.id,
+      a: s.a.identity,
+      b: s.b.identity,
+      tag: s.a.tag,
+      route: s.route,
+      startedAt: new Date(s.startedAt).toISOString(),
+      bytesAToB: s.splice.stats.aToB,
+      bytesBToA: s.splice.stats.bToA,
+    }));
+  }
+}

@@ -1,0 +1,107 @@
+import type { Duplex } from "node:stream";
+import type { RawStream } from "./party";
+
+export interface SpliceStats {
+  /** Bytes from a to b, and from b to a. */
+  aToB: number;
+  bToA: number;
+}
+
+export type SpliceEnd = "done" | "error" | "idle" | "closed";
+
+/**
+ * Copies raw bytes both ways between two paired streams.
+ *
+ * - Backpressure: when the destination's write() returns false the source is paused until
+ *   'drain', so nothing buffers without bound in between.
+ * - Half-close: a FIN from one side ends only that direction (`end()` on the other side);
+ *   the other direction keeps flowing. Both sockets must be `allowHalfOpen`, or Node would close
+ *   the whole connection on the first FIN and lose the other direction's later bytes.
+ * - The session is over when both directions have ended, either side errors or closes early,
+ *   the idle timer fires, or `close()` is called.
+ */
+export class Splice {
+  readonly stats: SpliceStats = { aToB: 0, bToA: 0 };
+  private endedDirections = 0;
+  private finished = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastSeenBytes = -1;
+
+  constructor(
+    private readonly a: RawStream,
+    private readonly b: RawStream,
+    private readonly onEnd: (how: SpliceEnd, error?: Error) => void,
+    idleMs = 0,
+  ) {
+    this.direction(a, b.stream, "aToB");
+    this.direction(b, a.stream, "bToA");
+    for (const s of [a.stream, b.stream]) {
+      s.on("error", (err: Error) => this.finish("error", err));
+      // Both FINs passed on means a clean end, even if a socket closes before 'finish' is seen.
+      s.on("close", () => this.finish(this.endedDirections === 2 ? "done" : "closed"));
+    }
+    if (idleMs > 0) this.armIdle(idleMs);
+  }
+
+  private direction(from: RawStream, to: Duplex, counter: keyof SpliceStats): void {
+    if (from.leftover.length > 0) {
+      this.stats[counter] += from.leftover.length;
+      to.write(from.leftover);
+    }
+    const src = from.stream;
+    const onEnd = () => {
+      to.end();
+      if (++this.endedDirections === 2) this.finishWhenFlushed();
+    };
+    if (src.readableEnded) {
+      onEnd();
+      return;
+    }
+    src.on("data", (chunk: Buffer) => {
+      this.stats[counter] += chunk.length;
+      if (!to.write(chunk)) src.pause();
+    });
+    to.on("drain", () => src.resume());
+    src.on("end", onEnd);
+    src.resume();
+  }
+
+  /** Both FINs passed on: close once our FINs (and the data before them) have been written. */
+  private finishWhenFlushed(): void {
+    let pending = 2;
+    const done = () => {
+      if (--pending === 0) this.finish("done");
+    };
+    for (const s of [this.a.stream, this.b.stream]) {
+      if (s.writableFinished) done();
+      else s.once("finish", done);
+    }
+  }
+
+  private armIdle(idleMs: number): void {
+    // Activity is judged by the byte counters, checked a few times per period: no per-chunk
+    // timer resets on the data path.
+    const step = Math.max(50, Math.floor(idleMs / 4));
+    let quietFor = 0;
+    this.idleTimer = setInterval(() => {
+      const seen = this.stats.aToB + this.stats.bToA;
+      quietFor = seen === this.lastSeenBytes ? quietFor + step : 0;
+      this.lastSeenBytes = seen;
+      if (quietFor >= idleMs) this.finish("idle");
+    }, step);
+    this.idleTimer.unref();
+  }
+
+  close(): void {
+    this.finish("closed");
+  }
+
+  private finish(how: SpliceEnd, error?: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.a.stream.destroy();
+    this.b.stream.destroy();
+    this.onEnd(how, error);
+  }
+}

@@ -1,0 +1,134 @@
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { describe } from "../errors";
+import type { Logger } from "../log/logger";
+import type { Relay } from "../relay/relay";
+import { RefusalCode } from "../relay/party";
+import { verifiedPeer } from "./peer-identity";
+import { RecordGate } from "./record-gate";
+import { RequestScanner } from "./request";
+import { StreamParty, sendRefusal } from "./stream-party";
+import { FrelayError } from "../errors";
+
+/** What the direct listener needs from the current config; swapped whole on reload. */
+export interface TransportState {
+  readonly secureContext: tls.SecureContext;
+  readonly handshakeMs: number;
+  readonly maxConnections: number;
+}
+
+/** Above max_connections we still answer 429; this far above it we drop at once. */
+const HARD_CAP_FACTOR = 1.25;
+
+/**
+ * The direct listener (SPEC 5): mutual TLS, the request, and the hand-off to the relay.
+ * Every connection gets `timeouts.handshake` to finish TLS and its request; handshakes run
+ * concurrently, so a silent or slow client holds up no one else.
+ */
+export class DirectListener {
+  private readonly server: net.Server;
+  private readonly connections = new Set<net.Socket>();
+
+  constructor(
+    private readonly relay: Relay,
+    private readonly state: () => TransportState,
+    private readonly log: Logger,
+  ) {
+    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (raw) => this.onConnection(raw));
+    // EMFILE and friends at accept time arrive here; the listener keeps running.
+    this.server.on("error", (err) => this.log.error("listener_error", { error: describe(err) }));
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  listen(host: string, port: number): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        const why = err.code === "EADDRINUSE" ? "is already in use (stop the other process or change address)" : err.code === "EACCES" ? "needs privileges (use a port above 1023)" : `cannot be bound (${err.code})`;
+        reject(new FrelayError("FRELAY_ERR_LISTEN", `address ${host}:${port} ${why}`));
+      };
+      this.server.once("error", onError);
+      this.server.listen({ host, port }, () => {
+        this.server.off("error", onError);
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  address(): net.AddressInfo | null {
+    return this.server.address() as net.AddressInfo | null;
+  }
+
+  /** Stops accepting; open connections are left to the relay's drain. */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  destroyAll(): void {
+    for (const c of this.connections) c.destroy();
+  }
+
+  private onConnection(raw: net.Socket): void {
+    const st = this.state();
+    if (this.connections.size >= st.maxConnections * HARD_CAP_FACTOR) {
+      raw.destroy();
+      return;
+    }
+    this.connections.add(raw);
+    raw.on("close", () => this.connections.delete(raw));
+    raw.on("error", () => undefined); // reported through 'close'; a reset is not our error
+    // Replies and close_notify go out as soon as they are written (see RecordGate).
+    raw.setNoDelay(true);
+    const remote = `${raw.remoteAddress}:${raw.remotePort}`;
+    const fail = (reason: string) => {
+      clearTimeout(timer);
+      if (!raw.destroyed) this.log.info("handshake_failed", { remote, reason });
+      raw.destroy();
+    };
+    const timer = setTimeout(() => fail(`no request within ${st.handshakeMs / 1000}s`), st.handshakeMs);
+
+    const gate = new RecordGate(raw);
+    const tlsSocket = new tls.TLSSocket(gate, {
+      isServer: true,
+      secureContext: st.secureContext,
+      requestCert: true,
+      rejectUnauthorized: false, // checked in verifiedPeer(), which fails closed
+    });
+    gate.on("error", (err: Error) => fail(describe(err)));
+    tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
+    tlsSocket.on("end", () => fail("closed before sending its request"));
+    raw.on("close", () => clearTimeout(timer));
+
+    tlsSocket.once("secure", () => {
+      const peer = verifiedPeer(tlsSocket);
+      if (!peer.ok) return fail(peer.reason);
+      const scanner = new RequestScanner();
+      const onData = (chunk: Buffer) => {
+        const r = scanner.push(chunk);
+        if (r.kind === "incomplete") return;
+        clearTimeout(timer);
+        tlsSocket.off("data", onData);
+        tlsSocket.removeAllListeners("end");
+        if (r.kind === "error") {
+          this.log.info("refused", { remote, identity: peer.identity, code: 400, reason: r.reason });
+          sendRefusal(raw, tlsSocket, gate, RefusalCode.badRequest, r.reason);
+          return;
+        }
+        const request = { identity: peer.identity, dest: r.dest, tag: r.tag, remote, transport: "stream" as const, certSerial: peer.serial };
+        const party = new StreamParty(request, raw, tlsSocket, gate, (p, why) => {
+          p.refuse(RefusalCode.badRequest, `protocol violation: ${why}`);
+          this.log.info("refused", { remote, identity: peer.identity, code: 400, reason: why });
+        });
+        if (party.isSettled) return; // it broke the protocol while being built
+        if (this.connections.size > st.maxConnections) {
+          party.refuse(RefusalCode.tooMany, `relay is at its connection limit (${st.maxConnections}); retry later`);
+          return;
+        }
+        this.relay.submit(party);
+      };
+      tlsSocket.on("data", onData);
+    });
+  }
+}

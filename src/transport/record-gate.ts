@@ -1,0 +1,170 @@
+import type * as net from "node:net";
+import { Duplex } from "node:stream";
+
+/** TLSPlaintext header: type(1) version(2) length(2). */
+const HEADER = 5;
+/** Largest legal TLSCiphertext fragment (RFC 8446 5.2: 2^14 + 256; RFC 5246: 2^14 + 2048). */
+const MAX_FRAGMENT = 16384 + 2048;
+
+export type GatePhase = "feeding" | "holding" | "releasing" | "detached";
+
+/**
+ * The byte-exact hand-off between the outer TLS (party ↔ relay) and the bare TCP connection.
+ *
+ * A TLSSocket reads ahead: given a TCP socket it would swallow whatever follows its last record,
+ * and bytes meant for the end-to-end TLS would vanish into the outer session. So the TLSSocket
+ * never sees the TCP socket. It sees this Duplex, which reads TCP itself and hands TLS
+ * *one whole record per event-loop turn* ("feeding"). The owner watches the plaintext between
+ * turns and, as soon as the record that completes its message has gone in, stops the feed:
+ *
+ *  - relay side: after the record completing the request → `hold()`; bytes arriving while the
+ *    party waits break the protocol (SPEC 5.6). When paired → `release()`: from now on what TCP
+ *    delivers is end-to-end data, kept unprocessed.
+ *  - party side: feeding until the outer TLS reports close_notify ('end' fires within the same
+ *    turn as the record), then `detach()`.
+ *
+ * `detach()` stops reading, unhooks from TCP and returns the bytes received but never given to
+ * TLS: the first bytes of the raw stream. Writes from TLS go straight to TCP; the end of the TLS
+ * write side (after close_notify) is *not* passed on to TCP — it only emits 'tlsFinished', which
+ * tells the owner that the reply and close_notify are queued on TCP ahead of any raw byte.
+ */
+export class RecordGate extends Duplex {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private phase: GatePhase = "feeding";
+  private pumpScheduled = false;
+  private rawEnded = false;
+
+  constructor(
+    private readonly raw: net.Socket,
+    /** Bound on bytes buffered here; beyond it TCP reading is paused (or, while feeding, refused). */
+    private readonly maxPending = 64 * 1024,
+  ) {
+    super({ allowHalfOpen: true });
+    raw.on("data", this.onRawData);
+    raw.on("end", this.onRawEnd);
+  }
+
+  get currentPhase(): GatePhase {
+    return this.phase;
+  }
+
+  private readonly onRawData = (chunk: Buffer): void => {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.phase === "holding") {
+      this.emit("violation", "sent data before the relay's reply");
+      return;
+    }
+    if (this.pendingBytes > this.maxPending) {
+      if (this.phase === "feeding") {
+        this.destroy(new Error("handshake or request larger than allowed"));
+        return;
+      }
+      // releasing: the peer side is not attached yet; stop reading until it is (backpressure).
+      this.raw.pause();
+    }
+    this.schedulePump();
+  };
+
+  private readonly onRawEnd = (): void => {
+    this.rawEnded = true;
+    this.emit("rawEnd");
+    this.schedulePump();
+  };
+
+  override _read(): void {
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.phase !== "feeding") return;
+    this.pumpScheduled = true;
+    setImmediate(this.pump);
+  }
+
+  /** Gives TLS at most one record, then yields the turn so the owner can react to it. */
+  private readonly pump = (): void => {
+    this.pumpScheduled = false;
+    if (this.phase !== "feeding" || this.destroyed) return;
+    const record = this.takeRecord();
+    if (record === "invalid") {
+      this.destroy(new Error("not TLS (bad record header)"));
+      return;
+    }
+    if (record) {
+      this.push(record);
+      if (this.pendingBytes > 0) this.schedulePump();
+      return;
+    }
+    if (this.rawEnded) this.push(null);
+  };
+
+  private takeRecord(): Buffer | null | "invalid" {
+    if (this.pendingBytes < HEADER) return null;
+    if (this.pending.length > 1) this.pending = [Buffer.concat(this.pending)];
+    const buf = this.pending[0] as Buffer;
+    const type = buf[0] as number;
+    const major = buf[1] as number;
+    const length = buf.readUInt16BE(3);
+    // change_cipher_spec, alert, handshake, application_data, heartbeat; TLS major version 3.
+    if (type < 20 || type > 24 || major !== 3 || length > MAX_FRAGMENT) return "invalid";
+    const total = HEADER + length;
+    if (buf.length < total) return null;
+    const record = buf.subarray(0, total);
+    const rest = buf.subarray(total);
+    this.pending = rest.length > 0 ? [rest] : [];
+    this.pendingBytes = rest.length;
+    return record;
+  }
+
+  /** The request is complete: TLS gets nothing more; new bytes are a protocol violation. */
+  hold(): void {
+    this.phase = "holding";
+    if (this.pendingBytes > 0) this.emit("violation", "sent data before the relay's reply");
+  }
+
+  /** The reply is going out: bytes from now on are raw stream data, kept for the splice. */
+  release(): void {
+    this.phase = "releasing";
+  }
+
+  /** Unhooks from TCP (left paused) and returns the bytes never given to TLS. */
+  detach(): Buffer {
+    this.phase = "detached";
+    this.raw.pause();
+    this.raw.off("data", this.onRawData);
+    this.raw.off("end", this.onRawEnd);
+    const rest = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return rest;
+  }
+
+  get tcpEnded(): boolean {
+    return this.rawEnded;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    // After detach the TCP connection carries raw data only; a late TLS write must not reach it.
+    if (this.phase === "detached" || this.raw.destroyed) {
+      cb();
+      return;
+    }
+    this.raw.write(chunk, (err) => cb(err ?? null));
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    // The TLS layer ended its write side: close_notify is already queued on TCP. TCP stays open.
+    this.emit("tlsFinished");
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    if (this.phase !== "detached") {
+      this.raw.off("data", this.onRawData);
+      this.raw.off("end", this.onRawEnd);
+    }
+    cb(err);
+  }
+}

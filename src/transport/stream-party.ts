@@ -1,0 +1,84 @@
+import type * as net from "node:net";
+import type * as tls from "node:tls";
+import { once } from "node:events";
+import type { PartyRequest, PendingParty, RawStream } from "../relay/party";
+import type { RecordGate } from "./record-gate";
+
+/** How long a refused party gets to read its refusal before the connection is torn down. */
+const REFUSAL_LINGER_MS = 2000;
+
+/**
+ * A party on the stream protocol (SPEC 5) whose request has been read: the outer TLS is still
+ * open for the reply, and the gate holds TCP so that no raw byte is lost or misread.
+ */
+export class StreamParty implements PendingParty {
+  private settled = false;
+  private goneCallbacks: (() => void)[] = [];
+
+  constructor(
+    readonly request: PartyRequest,
+    private readonly raw: net.Socket,
+    private readonly tlsSocket: tls.TLSSocket,
+    private readonly gate: RecordGate,
+    onViolation: (party: StreamParty, why: string) => void,
+  ) {
+    const gone = () => this.gone();
+    raw.once("close", gone);
+    // A FIN while waiting means the party gave up: it can no longer take part in a session.
+    gate.once("rawEnd", gone);
+    gate.once("violation", (why: string) => onViolation(this, why));
+    gate.hold();
+  }
+
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
+  private gone(): void {
+    if (this.settled) return;
+    this.settled = true;
+    for (const cb of this.goneCallbacks.splice(0)) cb();
+    this.raw.destroy();
+  }
+
+  onGone(cb: () => void): void {
+    if (this.settled) return;
+    this.goneCallbacks.push(cb);
+  }
+
+  refuse(code: number, reason: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.goneCallbacks = [];
+    sendRefusal(this.raw, this.tlsSocket, this.gate, code, reason);
+  }
+
+  async accept(mode: 1 | 2): Promise<RawStream> {
+    if (this.settled) throw new Error(`${this.request.identity} left before the reply`);
+    this.settled = true;
+    this.goneCallbacks = [];
+    this.gate.release();
+    const finished = once(this.gate, "tlsFinished");
+    // Exactly {"Mode":n} in one record, then close_notify; TCP stays open (see RecordGate).
+    this.tlsSocket.write(JSON.stringify({ Mode: mode }));
+    this.tlsSocket.end();
+    await Promise.race([finished, once(this.raw, "close").then(() => Promise.reject(new Error(`${this.request.identity} disconnected during the reply`)))]);
+    const leftover = this.gate.detach();
+    this.tlsSocket.destroy();
+    return { stream: this.raw, leftover };
+  }
+}
+
+/** One TLS record {"Mode":0,"Code":c,"Error":"..."}, close_notify, then FIN; bounded linger. */
+export function sendRefusal(raw: net.Socket, tlsSocket: tls.TLSSocket, gate: RecordGate, code: number, reason: string): void {
+  gate.release();
+  tlsSocket.write(JSON.stringify({ Mode: 0, Code: code, Error: reason }));
+  tlsSocket.end();
+  gate.once("tlsFinished", () => {
+    gate.detach();
+    tlsSocket.destroy();
+    raw.end();
+    raw.resume(); // drain whatever the party still sends, so its FIN can arrive
+  });
+  setTimeout(() => raw.destroy(), REFUSAL_LINGER_MS).unref();
+}
