@@ -1,0 +1,31 @@
+import { runForward, runListen, runStdio } from "../client/modes";
+import { resolveSettings, type PartySettings } from "../client/settings";
+import { FrelayError } from "../errors";
+import type { Output } from "./output";
+
+export interface ConnectFlags extends Partial<Record<keyof PartySettings, string>> {
+  listen?: string;
+  forward?: string;
+  timeout?: string;
+}
+
+export async function cmdConnect(dest: string | undefined, flags: ConnectFlags, io: Output): Promise<number> {
+  const { listen, forward, timeout, ...settingFlags } = flags;
+  if (listen && forward) throw new FrelayError("FRELAY_ERR_USAGE", "--listen and --forward cannot be combined (pick one mode)");
+  const settings = resolveSettings({ ...settingFlags, ...(dest ? { dest } : {}) }, process.env);
+  const timeoutMs = timeout === undefined ? undefined : Number(timeout) * 1000;
+  if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new FrelayError("FRELAY_ERR_USAGE", `--timeout ${timeout} is not a number of seconds above 0`);
+  const opts = { ...settings, ...(timeoutMs ? { timeoutMs } : {}) };
+  if (listen) {
+    const h = await runListen(opts, listen, io.err);
+    io.err(`frelay connect: listening on ${h.address?.address}:${h.address?.port}; each connection is relayed to ${settings.dest}`);
+    return new Promise(() => undefined); // runs until killed
+  }
+  if (forward) {
+    runForward(opts, forward, io.err);
+    io.err(`frelay connect: waiting at ${settings.relay} for ${settings.dest}; sessions go to ${forward}`);
+    return new Promise(() => undefined);
+  }
+  await runStdio(opts, process.stdin, process.stdout);
+  return 0;
+}

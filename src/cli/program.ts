@@ -1,0 +1,139 @@
+import { Command, CommanderError, Option } from "commander";
+import { configPath } from "../config/load";
+import { FrelayError } from "../errors";
+import { runForeground } from "../daemon/foreground";
+import { cmdConnect, type ConnectFlags } from "./connect-command";
+import type { Output } from "./output";
+import { cmdCertParty, cmdCertUser, cmdCheck, cmdInit, cmdRevoke } from "./pki-commands";
+import { maybeInitForDemo } from "./demo";
+import { VERSION } from "../version";
+
+type Action = () => number | Promise<number>;
+
+/**
+ * Builds the command tree. Each action *returns* an exit code; the caller maps thrown errors
+ * to codes and prints them. Nothing here calls process.exit.
+ */
+export function buildProgram(io: Output, setResult: (action: Action) => void): Command {
+  const program = new Command("frelay")
+    .description("relay appliance: pairs two mutually-authenticated parties and splices their TCP streams")
+    .version(VERSION, "-V, --version")
+    .option("-c, --config <path>", "config file (default: $FRELAY_CONFIG or ./config.json)")
+    .showHelpAfterError("(run frelay help <command> for usage)")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  const cfg = () => configPath(program.opts<{ config?: string }>().config);
+  const collect = (v: string, prev: string[]) => [...prev, v];
+
+  program
+    .command("init")
+    .description("create the relay CA, the relay certificate and config.json (only what is missing)")
+    .option("--hostname <name>", "extra DNS name or IP for the relay certificate (repeatable)", collect, [])
+    .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
+    .option("--force", "replace existing keys, certificates and config")
+    .action((o) => setResult(() => cmdInit(cfg(), o, io)));
+
+  const cert = program.command("cert").description("make and revoke certificates");
+  cert
+    .command("user <user>")
+    .description("create a user's CA (signs that user's end-to-end certificates)")
+    .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
+    .option("--force", "replace an existing user CA")
+    .action((user: string, o) => setResult(() => cmdCertUser(cfg(), user, o, io)));
+  cert
+    .command("party <party>")
+    .description("create a party's relay certificate, end-to-end certificate and party.env")
+    .requiredOption("--user <user>", "the user (tenant) the party belongs to")
+    .option("--relay <host:port>", "RELAY written to party.env (default: from config.json)")
+    .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
+    .option("--user-ca-dir <dir>", "folder holding the user's ca.pem and ca.key (default: certs/users/<user>/)")
+    .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
+    .option("--force", "replace existing files")
+    .action((party: string, o) => setResult(() => cmdCertParty(cfg(), party, o, io)));
+  cert
+    .command("revoke <identity>")
+    .description("revoke a party's relay certificate (adds it to the CRL)")
+    .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
+    .action((identity: string, o) => setResult(() => cmdRevoke(cfg(), identity, o, io)));
+
+  program
+    .command("check")
+    .description("validate config.json and every file it names; prints config OK or every error")
+    .action(() => setResult(() => cmdCheck(cfg(), io)));
+
+  program
+    .command("start")
+    .description("start the relay (in the background, or in the foreground with --fg)")
+    .option("--fg", "run in the foreground, logging to stdout too")
+    .addOption(new Option("--init-if-missing", "create a development PKI and config first if there is none").hideHelp())
+    .action((o: { fg?: boolean; initIfMissing?: boolean }) =>
+      setResult(async () => {
+        if (o.initIfMissing) maybeInitForDemo(cfg(), io);
+        if (!o.fg) throw new FrelayError("FRELAY_ERR_USAGE", "background start is not available yet (use frelay start --fg)");
+        return runForeground(cfg(), io);
+      }),
+    );
+
+  program
+    .command("connect [dest]")
+    .description("the party side: connect to a peer through the relay (stdio, --listen or --forward)")
+    .option("--relay <host:port>", "relay address ($RELAY)")
+    .option("--relay-ca <pem|path>", "relay CA ($RELAY_CA)")
+    .option("--relay-cert <pem|path>", "this party's relay certificate ($RELAY_CERT)")
+    .option("--relay-key <pem|path>", "its key ($RELAY_KEY)")
+    .option("--user-ca <pem|path>", "the user CA ($USER_CA)")
+    .option("--party-cert <pem|path>", "this party's end-to-end certificate ($PARTY_CERT)")
+    .option("--party-key <pem|path>", "its key ($PARTY_KEY)")
+    .option("--tag <tag>", "pairing tag ($TAG)")
+    .option("--listen <host:port>", "accept local connections and relay each one")
+    .option("--forward <host:port>", "connect each relayed session to this local service")
+    .option("--timeout <seconds>", "give up if not paired within this time (default 120)")
+    .action((dest: string | undefined, o: ConnectFlags) => setResult(() => cmdConnect(dest ?? o.dest, o, io)));
+
+  program
+    .command("help [command]")
+    .description("show help for a command")
+    .action((name: string | undefined) =>
+      setResult(() => {
+        const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
+        if (name && !sub) throw new FrelayError("FRELAY_ERR_USAGE", `unknown command "${name}" (run frelay help)`);
+        io.out((sub ?? program).helpInformation().trimEnd());
+        return 0;
+      }),
+    );
+  program.addHelpCommand(false);
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; errors are printed here, once. */
+export async function run(argv: readonly string[], io: Output): Promise<number> {
+  let action: Action | undefined;
+  const program = buildProgram(io, (a) => {
+    action = a;
+  });
+  try {
+    await program.parseAsync([...argv]);
+    if (!action) {
+      io.out(program.helpInformation().trimEnd());
+      return 2;
+    }
+    return await action();
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+function report(err: unknown, io: Output): number {
+  if (err instanceof CommanderError) {
+    // commander already printed its message; help and version are successes.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof FrelayError) {
+    io.err(`frelay: ${err.message}`);
+    for (const d of err.details) io.err(`  ${d}`);
+    return err.code === "FRELAY_ERR_USAGE" ? 2 : 1;
+  }
+  const e = err as NodeJS.ErrnoException;
+  io.err(`frelay: unexpected error: ${e?.message ?? String(err)}${process.env["FRELAY_DEBUG"] ? `\n${e?.stack}` : " (set FRELAY_DEBUG=1 for details)"}`);
+  return 1;
+}

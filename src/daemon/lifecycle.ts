@@ -1,0 +1,99 @@
+import { loadConfig, type RelayConfig } from "../config/load";
+import { describe } from "../errors";
+import { createLogger, type LoggerHandle } from "../log/logger";
+import { RelayServer } from "./relay-server";
+
+export interface ReloadResult {
+  ok: boolean;
+  /** "reloaded", "unchanged", or why the old config was kept. */
+  message: string;
+  at: string;
+}
+
+/**
+ * A relay process: the server plus reload and stop, independent of how it was started
+ * (foreground, daemon, systemd). Signals, pidfile and control socket are wired by callers.
+ */
+export class RelayProcess {
+  private reloading: Promise<ReloadResult> | undefined;
+  private reloadQueued = false;
+  lastReload: ReloadResult | undefined;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly configFile: string,
+    readonly server: RelayServer,
+    readonly logs: LoggerHandle,
+  ) {}
+
+  static async start(configFile: string, opts: { stdout: boolean }): Promise<RelayProcess> {
+    const config = loadConfig(configFile);
+    const logs = createLogger({ level: config.log.level, file: config.log.file, stdout: opts.stdout });
+    const server = new RelayServer(config, logs.logger);
+    try {
+      await server.listen();
+    } catch (err) {
+      await logs.close();
+      throw err;
+    }
+    return new RelayProcess(configFile, server, logs);
+  }
+
+  get config(): RelayConfig {
+    return this.server.config;
+  }
+
+  /**
+   * Loads and applies the config file. Concurrent requests coalesce: one reload runs, and one
+   * more runs after it if anything asked meanwhile, so the last change always wins.
+   */
+  reload(): Promise<ReloadResult> {
+    if (this.reloading) {
+      this.reloadQueued = true;
+      return this.reloading;
+    }
+    this.reloading = this.reloadOnce().finally(() => {
+      this.reloading = undefined;
+      if (this.reloadQueued) {
+        this.reloadQueued = false;
+        void this.reload();
+      }
+    });
+    return this.reloading;
+  }
+
+  private async reloadOnce(): Promise<ReloadResult> {
+    const log = this.logs.logger;
+    const at = new Date().toISOString();
+    let result: ReloadResult;
+    try {
+      const next = loadConfig(this.configFile);
+      if (next.fingerprint === this.config.fingerprint) {
+        result = { ok: true, message: "unchanged", at };
+      } else {
+        const closed = await this.server.apply(next);
+        this.logs.setLevel(next.log.level);
+        result = { ok: true, message: "reloaded", at };
+        log.info("reload", { result: "reloaded", closed_sessions: closed.closedSessions, closed_waiting: closed.closedWaiting, routes: next.routes.length });
+      }
+    } catch (err) {
+      const details = (err as { details?: readonly string[] }).details ?? [];
+      const message = [describe(err), ...details].join("; ");
+      result = { ok: false, message: `kept the old config: ${message}`, at };
+      log.error("reload", { result: "failed", error: message });
+    }
+    if (result.message !== "unchanged" || !this.lastReload) this.lastReload = result;
+    return result;
+  }
+
+  stop(): Promise<void> {
+    if (!this.stopping) {
+      this.logs.logger.info("stopping", { drain_ms: this.config.timeouts.drainMs, sessions: this.server.relay.sessions.size });
+      this.stopping = this.server.stop(this.config.timeouts.drainMs).then(async () => {
+        this.logs.logger.info("stopped", {});
+        await this.logs.close();
+      });
+    }
+    return this.stopping;
+  }
+}

@@ -1,0 +1,7 @@
+/** The library's public surface. */
+export { connect, type ConnectOptions, type RelayedConnection } from "./client/connect";
+export { resolveSettings, type PartySettings } from "./client/settings";
+export { loadConfig, type RelayConfig } from "./config/load";
+export { RelayServer } from "./daemon/relay-server";
+export { FrelayError, type FrelayErrorCode } from "./errors";
+export { createLogger, silentLogger, type Logger } from "./log/logger";
