@@ -44,6 +44,7 @@ export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const timer = setTimeout(() => fail(new FrelayError("FRELAY_ERR_CONNECT", `no pairing with ${opts.dest} within ${timeoutMs / 1000}s`)), timeoutMs);
     raw.once("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `cannot reach relay ${opts.relay}: ${describe(err)}`)));
+    raw.once("close", () => fail(new FrelayError("FRELAY_ERR_CONNECT", `relay ${opts.relay} closed the connection before pairing`)));
 
     raw.once("connect", () => {
       const gate = new RecordGate(raw);

@@ -26,7 +26,11 @@ export class StreamParty implements PendingParty {
     raw.once("close", gone);
     // A FIN while waiting means the party gave up: it can no longer take part in a session.
     gate.once("rawEnd", gone);
-    gate.once("violation", (why: string) => onViolation(this, why));
+    gate.once("violation", (why: string) => {
+      // Leave the relay's waiting table first, then refuse: the slot must not leak.
+      this.notifyGone();
+      onViolation(this, why);
+    });
     gate.hold();
   }
 
@@ -37,8 +41,12 @@ export class StreamParty implements PendingParty {
   private gone(): void {
     if (this.settled) return;
     this.settled = true;
-    for (const cb of this.goneCallbacks.splice(0)) cb();
+    this.notifyGone();
     this.raw.destroy();
+  }
+
+  private notifyGone(): void {
+    for (const cb of this.goneCallbacks.splice(0)) cb();
   }
 
   onGone(cb: () => void): void {

@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import * as path from "node:path";
+import * as readline from "node:readline";
+
+export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
+export const FRELAY_BIN = path.join(REPO_ROOT, "bin", "frelay.js");
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI as a user would; bounded by a timeout. */
+export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: Buffer | string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FRELAY_BIN, ...args], {
+      cwd: opts.cwd ?? REPO_ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`frelay ${args.join(" ")} did not finish within ${opts.timeoutMs ?? 30000} ms; stderr: ${Buffer.concat(err).toString()}`));
+    }, opts.timeoutMs ?? 30000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+export interface RunningRelay {
+  proc: ChildProcess;
+  port: number;
+  address: string;
+  /** Every JSON log line seen so far. */
+  events: Record<string, unknown>[];
+  /** Resolves with the first logged event matching `pred` (past or future). */
+  waitFor(pred: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<number | null>;
+}
+
+/** `frelay start --fg -c <config>` as a child process; the port comes from its `listen` event. */
+export async function startForeground(configFile: string): Promise<RunningRelay> {
+  const proc = spawn(process.execPath, [FRELAY_BIN, "start", "--fg", "-c", configFile], { stdio: ["ignore", "pipe", "pipe"] });
+  const events: Record<string, unknown>[] = [];
+  const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
+  let stderr = "";
+  proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  readline.createInterface({ input: proc.stdout! }).on("line", (line) => {
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    events.push(e);
+    for (const w of [...waiters]) {
+      if (w.pred(e)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(e);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  const waitFor = (pred: (e: Record<string, unknown>) => boolean, timeoutMs = 10000) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const hit = events.find(pred);
+      if (hit) return resolve(hit);
+      const timer = setTimeout(() => reject(new Error(`relay log never showed the expected event; stderr: ${stderr}`)), timeoutMs);
+      waiters.push({ pred, resolve: (e) => (clearTimeout(timer), resolve(e)) });
+    });
+  const listen = await Promise.race([
+    waitFor((e) => e["event"] === "listen"),
+    exited.then((code) => Promise.reject(new Error(`relay exited with ${code}: ${stderr}`))),
+  ]);
+  const address = String(listen["address"]);
+  const port = Number(address.slice(address.lastIndexOf(":") + 1));
+  return {
+    proc,
+    port,
+    address: `127.0.0.1:${port}`,
+    events,
+    waitFor,
+    async stop() {
+      if (proc.exitCode !== null) return proc.exitCode;
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), 10000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
