@@ -30,6 +30,11 @@ interface CertRequest {
 
 const HOUR_MS = 3600_000;
 
+/** node-forge writes PEM with CRLF line ends; every PEM frelay writes uses LF. */
+function lf(pem: string): string {
+  return pem.replace(/\r\n/g, "\n");
+}
+
 function randomSerial(): string {
   // 16 random bytes with the top bit cleared: a positive INTEGER, unique in practice.
   const bytes = crypto.randomBytes(16);
@@ -91,7 +96,7 @@ export function issueCertificate(req: CertRequest): KeyAndCert {
   cert.sign(signingKey, forge.md.sha256.create());
 
   const pkcs8 = forge.pki.wrapRsaPrivateKey(forge.pki.privateKeyToAsn1(keys.privateKey));
-  return { keyPem: forge.pki.privateKeyInfoToPem(pkcs8), certPem: forge.pki.certificateToPem(cert) };
+  return { keyPem: lf(forge.pki.privateKeyInfoToPem(pkcs8)), certPem: lf(forge.pki.certificateToPem(cert)) };
 }
 
 export function serialOf(certPem: string): string {
@@ -155,7 +160,7 @@ export function buildCrl(ca: KeyAndCert, revoked: readonly RevokedEntry[], days 
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, String.fromCharCode(0) + signature),
   ]);
   const der = asn1.toDer(crl).getBytes();
-  return forge.pem.encode({ type: "X509 CRL", body: der });
+  return lf(forge.pem.encode({ type: "X509 CRL", body: der }));
 }
 
 export function assertBits(n: number): KeyBits {

@@ -8,6 +8,8 @@ export const FRELAY_BIN = path.join(REPO_ROOT, "bin", "frelay.js");
 export interface CliResult {
   code: number | null;
   stdout: string;
+  /** stdout as bytes, for binary data. */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -29,7 +31,7 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     }, opts.timeoutMs ?? 30000);
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      resolve({ code, stdout: Buffer.concat(out).toString(), stdoutBytes: Buffer.concat(out), stderr: Buffer.concat(err).toString() });
     });
     child.stdin.end(opts.input ?? "");
   });
@@ -95,6 +97,22 @@ export async function startForeground(configFile: string): Promise<RunningRelay>
       const code = await exited;
       clearTimeout(t);
       return code;
+    },
+  };
+}
+
+/** A fixture plus a foreground relay on it, for one suite: `({ fx, relay, close } = await suiteRelay())`. */
+export async function suiteRelay(configOverrides?: Record<string, unknown>): Promise<{ fx: import("./fixture").Fixture; relay: RunningRelay; close(): Promise<void> }> {
+  const { makeFixture } = await import("./fixture");
+  const fx = makeFixture();
+  if (configOverrides) fx.writeConfig(configOverrides);
+  const relay = await startForeground(fx.configFile);
+  return {
+    fx,
+    relay,
+    async close() {
+      await relay.stop();
+      fx.cleanup();
     },
   };
 }

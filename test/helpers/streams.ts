@@ -1,12 +1,12 @@
 import * as crypto from "node:crypto";
-import type { Duplex } from "node:stream";
+import type { Readable } from "node:stream";
 
 export function sha256(b: Buffer): string {
   return crypto.createHash("sha256").update(b).digest("hex");
 }
 
 /** Everything a stream yields until its end, bounded by a timeout. */
-export function readAll(s: Duplex, timeoutMs = 20000): Promise<Buffer> {
+export function readAll(s: Readable, timeoutMs = 20000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     const timer = setTimeout(() => reject(new Error("stream did not end in time")), timeoutMs);

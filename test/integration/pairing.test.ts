@@ -2,21 +2,18 @@ import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import { connect } from "../../src/client/connect";
-import { makeFixture, type Fixture } from "../helpers/fixture";
-import { startForeground, type RunningRelay } from "../helpers/cli";
+import type { Fixture } from "../helpers/fixture";
+import { suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair, waitingRawParty } from "../helpers/raw-party";
 import { delay, readAll, sha256 } from "../helpers/streams";
 
 describe("pairing through the real relay process", () => {
   let fx: Fixture;
   let relay: RunningRelay;
-  before(async () => {
-    fx = makeFixture();
-    relay = await startForeground(fx.configFile);
-  });
+  let close: () => Promise<void>;
+  before(async () => ({ fx, relay, close } = await suiteRelay()));
   after(async () => {
-    await relay.stop();
-    fx.cleanup();
+    await close();
   });
 
   it("relays 1 MiB+ each way byte-exact, and assigns Mode 2 to the waiter, Mode 1 to the arriving party", async () => {

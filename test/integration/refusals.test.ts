@@ -1,21 +1,17 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "../../src/client/connect";
-import { makeFixture, type Fixture } from "../helpers/fixture";
-import { startForeground, type RunningRelay } from "../helpers/cli";
+import type { Fixture } from "../helpers/fixture";
+import { suiteRelay, type RunningRelay } from "../helpers/cli";
 import { refusalFor, waitingRawParty } from "../helpers/raw-party";
 
 describe("refusals: one TLS record {Mode:0,Code,Error} and a close", () => {
   let fx: Fixture;
   let relay: RunningRelay;
-  before(async () => {
-    fx = makeFixture();
-    fx.writeConfig({ timeouts: { handshake: "2s", pair: "1s", idle: "0s", drain: "1s" }, limits: { max_connections: 1000, max_waiting_per_identity: 2 } });
-    relay = await startForeground(fx.configFile);
-  });
+  let close: () => Promise<void>;
+  before(async () => ({ fx, relay, close } = await suiteRelay({ timeouts: { handshake: "2s", pair: "1s", idle: "0s", drain: "1s" }, limits: { max_connections: 1000, max_waiting_per_identity: 2 } })));
   after(async () => {
-    await relay.stop();
-    fx.cleanup();
+    await close();
   });
 
   it("403 when no route joins the two identities", async () => {
