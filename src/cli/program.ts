@@ -1,11 +1,12 @@
 import { Command, CommanderError, Option } from "commander";
 import { configPath } from "../config/load";
 import { FrelayError } from "../errors";
-import { runForeground } from "../daemon/foreground";
 import { cmdConnect, type ConnectFlags } from "./connect-command";
 import type { Output } from "./output";
 import { cmdCertParty, cmdCertUser, cmdCheck, cmdInit, cmdRevoke } from "./pki-commands";
 import { maybeInitForDemo } from "./demo";
+import { cmdReload, cmdStart, cmdStatus, cmdStop } from "./daemon-commands";
+import { cmdRouteAdd, cmdRouteLs, cmdRouteRm } from "./route-commands";
 import { VERSION } from "../version";
 
 type Action = () => number | Promise<number>;
@@ -63,16 +64,40 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
 
   program
     .command("start")
-    .description("start the relay (in the background, or in the foreground with --fg)")
+    .description("start the relay in the background; returns once it is listening (--fg: stay in the foreground)")
     .option("--fg", "run in the foreground, logging to stdout too")
     .addOption(new Option("--init-if-missing", "create a development PKI and config first if there is none").hideHelp())
-    .action((o: { fg?: boolean; initIfMissing?: boolean }) =>
+    .addOption(new Option("--daemon-child", "internal: the detached child of frelay start").hideHelp())
+    .action((o: { fg?: boolean; initIfMissing?: boolean; daemonChild?: boolean }) =>
       setResult(async () => {
         if (o.initIfMissing) maybeInitForDemo(cfg(), io);
-        if (!o.fg) throw new FrelayError("FRELAY_ERR_USAGE", "background start is not available yet (use frelay start --fg)");
-        return runForeground(cfg(), io);
+        return cmdStart(cfg(), o, io);
       }),
     );
+  program
+    .command("stop")
+    .description("graceful stop: drain sessions, wait until the process has exited")
+    .action(() => setResult(() => cmdStop(cfg(), io)));
+  program
+    .command("status")
+    .description("is it running? pid, listeners, sessions, bytes, last reload (exit 0 running, 3 stopped, 1 stale pidfile)")
+    .option("--json", "machine-readable output")
+    .action((o: { json?: boolean }) => setResult(() => cmdStatus(cfg(), o, io)));
+  program
+    .command("reload")
+    .description("reload config, routes, certificates and CRL; prints reloaded or why the old config was kept")
+    .action(() => setResult(() => cmdReload(cfg(), io)));
+
+  const route = program.command("route").description("list or edit the routes in config.json (atomic; the watcher applies it)");
+  route.command("ls").description("list routes").action(() => setResult(() => cmdRouteLs(cfg(), io)));
+  route
+    .command("add <a> <b>")
+    .description("allow a and b to talk (identities or *.<user> wildcards)")
+    .action((a: string, b: string) => setResult(() => cmdRouteAdd(cfg(), a, b, io)));
+  route
+    .command("rm <a> <b>")
+    .description("remove the route between a and b; their sessions close")
+    .action((a: string, b: string) => setResult(() => cmdRouteRm(cfg(), a, b, io)));
 
   program
     .command("connect [dest]")

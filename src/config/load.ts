@@ -291,3 +291,24 @@ function invalid(file: string, items: string[]): FrelayError {
 export function configPath(flag: string | undefined): string {
   return path.resolve(flag ?? process.env["FRELAY_CONFIG"] ?? "config.json");
 }
+
+/**
+ * The pidfile and control socket a config names, read leniently: `stop` and `status` must work
+ * even when config.json has since been broken by an edit.
+ */
+export function readDaemonPaths(file: string): { pidfile: string; controlSocket: string; logFile: string } {
+  const abs = path.resolve(file);
+  const dir = path.dirname(abs);
+  let raw: RawConfig | undefined;
+  try {
+    raw = JSON.parse(fs.readFileSync(abs, "utf8")) as RawConfig;
+  } catch {
+    raw = undefined;
+  }
+  const str = (v: unknown, d: string) => path.resolve(dir, typeof v === "string" && v ? v : d);
+  return {
+    pidfile: str(raw?.pidfile, DEFAULTS.pidfile),
+    controlSocket: str(raw?.control_socket, DEFAULTS.control_socket),
+    logFile: str(raw?.log?.file, DEFAULTS.log.file),
+  };
+}

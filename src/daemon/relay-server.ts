@@ -1,4 +1,5 @@
 import type { AddressInfo } from "node:net";
+import { formatHostPort } from "../config/address";
 import type { RelayConfig } from "../config/load";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
@@ -34,12 +35,18 @@ export class RelayServer {
   async listen(): Promise<AddressInfo> {
     const { host, port } = this.state.config.address;
     const addr = await this.direct.listen(host, port);
-    this.log.info("listen", { transport: "stream", address: `${addr.address}:${addr.port}` });
+    this.log.info("listen", { transport: "stream", address: formatHostPort(addr.address, addr.port) });
     return addr;
   }
 
   address(): AddressInfo | null {
     return this.direct.address();
+  }
+
+  /** "stream 127.0.0.1:6000": what status shows. */
+  listenerAddress(): string {
+    const a = this.direct.address();
+    return `stream ${a ? formatHostPort(a.address, a.port) : this.state.config.address.text}`;
   }
 
   get connectionCount(): number {

@@ -1,0 +1,172 @@
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { loadConfig, readDaemonPaths } from "../config/load";
+import { controlRequest } from "../daemon/control-client";
+import { isAlive, readPidfile, removePidfile } from "../daemon/pidfile";
+import { runService } from "../daemon/service";
+import { FrelayError, describe } from "../errors";
+import type { Output } from "./output";
+
+const BIN = path.join(__dirname, "..", "..", "..", "bin", "frelay.js");
+const START_TIMEOUT_MS = 15_000;
+
+type ChildMessage = { ready: true; pid: number; listeners: string[] } | { ready: false; error: string; details?: string[] };
+
+/** `frelay start`: foreground, or a detached child that reports ready only once it is listening. */
+export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonChild?: boolean }, io: Output): Promise<number> {
+  if (opts.daemonChild) return runDaemonChild(configFile);
+  if (opts.fg) {
+    return runService(configFile, {
+      stdout: true,
+      io,
+      onReady: ({ listeners }) => io.err(`frelay: listening on ${listeners.join(", ")} (config ${configFile}); Ctrl-C stops`),
+    });
+  }
+  const config = loadConfig(configFile); // every config error now, in this terminal
+  const pid = readPidfile(config.pidfile);
+  if (pid.kind === "running") throw new FrelayError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}); stop it first with "frelay stop"`);
+  // The child's own stderr (a crash before the logger exists) goes to the log file too.
+  const logFd = fs.openSync(config.log.file, "a", 0o640);
+  const child = spawn(process.execPath, [BIN, "start", "--daemon-child", "-c", configFile], {
+    detached: true,
+    stdio: ["ignore", logFd, logFd, "ipc"],
+  });
+  fs.closeSync(logFd);
+  const msg = await new Promise<ChildMessage>((resolve) => {
+    const timer = setTimeout(() => resolve({ ready: false, error: `the relay did not report ready within ${START_TIMEOUT_MS / 1000}s (see ${config.log.file})` }), START_TIMEOUT_MS);
+    child.once("message", (m: ChildMessage) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ ready: false, error: `the relay exited during start-up with code ${code} (see ${config.log.file})` });
+    });
+  });
+  if (child.connected) child.disconnect();
+  child.unref();
+  if (!msg.ready) {
+    if (child.exitCode === null && child.pid) process.kill(child.pid, "SIGKILL");
+    throw new FrelayError("FRELAY_ERR_LISTEN", msg.error, msg.details ?? []);
+  }
+  io.out(`frelay started (pid ${msg.pid}), listening on ${msg.listeners.join(", ")}`);
+  return 0;
+}
+
+/** The detached child: runs the service and tells the parent "ready" or why not, over IPC. */
+async function runDaemonChild(configFile: string): Promise<number> {
+  const send = (m: ChildMessage) => {
+    if (process.send) process.send(m, () => process.connected && process.disconnect());
+  };
+  try {
+    return await runService(configFile, {
+      stdout: false,
+      io: { out: () => undefined, err: (line) => process.stderr.write(`${line}\n`) },
+      onReady: ({ pid, listeners }) => send({ ready: true, pid, listeners }),
+    });
+  } catch (err) {
+    send({ ready: false, error: describe(err), details: [...((err as FrelayError).details ?? [])] });
+    return 1;
+  }
+}
+
+/** `frelay stop`: graceful (the daemon drains), waits for the process to exit and its pidfile to go. */
+export async function cmdStop(configFile: string, io: Output): Promise<number> {
+  const paths = readDaemonPaths(configFile);
+  const pid = readPidfile(paths.pidfile);
+  if (pid.kind === "none") {
+    io.out("frelay is not running");
+    return 0;
+  }
+  if (pid.kind === "stale") {
+    fs.rmSync(paths.pidfile, { force: true });
+    io.out(`frelay is not running (removed stale pidfile ${paths.pidfile} naming pid ${pid.pid})`);
+    return 0;
+  }
+  let drainMs = 30_000;
+  try {
+    drainMs = loadConfig(configFile).timeouts.drainMs;
+  } catch {
+    // a broken config must not prevent stopping
+  }
+  try {
+    await controlRequest(paths.controlSocket, "POST", "/stop", 5000);
+  } catch {
+    process.kill(pid.pid, "SIGTERM"); // the control socket is gone or hung: signals are the fallback
+  }
+  const deadline = Date.now() + drainMs + 15_000;
+  while (isAlive(pid.pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid.pid)) {
+    process.kill(pid.pid, "SIGKILL");
+    removePidfile(paths.pidfile, pid.pid);
+    throw new FrelayError("FRELAY_ERR_RUNNING", `frelay (pid ${pid.pid}) did not stop within ${Math.round((drainMs + 15_000) / 1000)}s and was killed`);
+  }
+  removePidfile(paths.pidfile, pid.pid);
+  io.out(`frelay stopped (pid ${pid.pid})`);
+  return 0;
+}
+
+/** LSB exit codes: 0 running, 1 dead but pidfile exists, 3 not running, 4 unknown. */
+export async function cmdStatus(configFile: string, opts: { json?: boolean }, io: Output): Promise<number> {
+  const paths = readDaemonPaths(configFile);
+  const pid = readPidfile(paths.pidfile);
+  const report = (code: number, state: string, text: string, extra: Record<string, unknown> = {}) => {
+    io.out(opts.json ? JSON.stringify({ state, ...extra }) : text);
+    return code;
+  };
+  if (pid.kind === "none") return report(3, "stopped", "frelay is not running");
+  if (pid.kind === "stale") {
+    return report(1, "dead", `frelay is not running, but pidfile ${paths.pidfile} names pid ${pid.pid} (stale; "frelay start" replaces it)`, { pid: pid.pid });
+  }
+  let status: Record<string, unknown>;
+  try {
+    const r = await controlRequest(paths.controlSocket, "GET", "/status", 5000);
+    status = r.body as Record<string, unknown>;
+  } catch (err) {
+    return report(4, "unknown", `frelay is running (pid ${pid.pid}) but its control socket ${paths.controlSocket} does not answer: ${describe(err)}`, { pid: pid.pid });
+  }
+  if (opts.json) return report(0, "running", "", status);
+  const reload = status["last_reload"] as { ok: boolean; message: string; at: string } | null;
+  io.out(
+    [
+      `frelay is running (pid ${status["pid"]}, version ${status["version"]}, up ${formatUptime(Number(status["uptime_s"]))})`,
+      `  config:      ${status["config"]}`,
+      `  listeners:   ${(status["listeners"] as string[]).join(", ")}`,
+      `  waiting:     ${status["waiting"]}`,
+      `  sessions:    ${status["active_sessions"]} active, ${status["connections"]} connections`,
+      `  bytes:       ${status["bytes_relayed"]} relayed`,
+      `  last reload: ${reload ? `${reload.ok ? reload.message : "FAILED, " + reload.message} at ${reload.at}` : "none"}`,
+    ].join("\n"),
+  );
+  return 0;
+}
+
+/** Asks the daemon to reload; prints `reloaded` or why the old config was kept. */
+export async function cmdReload(configFile: string, io: Output): Promise<number> {
+  const paths = readDaemonPaths(configFile);
+  const pid = readPidfile(paths.pidfile);
+  if (pid.kind !== "running") throw new FrelayError("FRELAY_ERR_NOT_RUNNING", `frelay is not running, nothing to reload (start it with "frelay start")`);
+  let r: { status: number; body: unknown };
+  try {
+    r = await controlRequest(paths.controlSocket, "POST", "/reload", 30_000);
+  } catch {
+    process.kill(pid.pid, "SIGHUP");
+    io.out(`reload requested with SIGHUP (the control socket did not answer); the result is in the log`);
+    return 0;
+  }
+  const body = r.body as { ok?: boolean; message?: string };
+  if (body.ok) {
+    io.out("reloaded");
+    return 0;
+  }
+  throw new FrelayError("FRELAY_ERR_CONFIG_INVALID", body.message ?? `reload failed (HTTP ${r.status})`);
+}
+
+function formatUptime(s: number): string {
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h}h${m}m` : m > 0 ? `${m}m${s % 60}s` : `${s}s`;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

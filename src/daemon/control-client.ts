@@ -1,0 +1,35 @@
+import * as http from "node:http";
+import { FrelayError } from "../errors";
+
+export interface ControlResponse {
+  status: number;
+  body: unknown;
+}
+
+/** One request to the daemon's control socket (HTTP over a unix socket), bounded in time. */
+export function controlRequest(socketPath: string, method: string, urlPath: string, timeoutMs = 10_000): Promise<ControlResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path: urlPath, timeout: timeoutMs }, (res) => {
+      const parts: Buffer[] = [];
+      let size = 0;
+      res.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size > 16 * 1024 * 1024) req.destroy(new Error("control response too large"));
+        else parts.push(c);
+      });
+      res.on("end", () => {
+        const text = Buffer.concat(parts).toString();
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // plain text answer
+        }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    req.on("timeout", () => req.destroy(new FrelayError("FRELAY_ERR_CONTROL", `control socket ${socketPath} did not answer within ${timeoutMs / 1000}s`)));
+    req.on("error", (err) => reject(err));
+    req.end();
+  });
+}

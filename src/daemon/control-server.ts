@@ -1,0 +1,96 @@
+import * as fs from "node:fs";
+import * as http from "node:http";
+import { describe } from "../errors";
+import type { Logger } from "../log/logger";
+
+export interface ControlHandlers {
+  status(): unknown;
+  sessions(): unknown;
+  reload(): Promise<{ ok: boolean; message: string }>;
+  closeSession(id: string): boolean;
+  stop(): void;
+}
+
+/**
+ * The local control API on a unix socket, mode 0600 from creation (umask while binding):
+ * GET /status, GET /sessions, POST /reload, DELETE /sessions/<id>, POST /stop.
+ */
+export class ControlServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly socketPath: string, handlers: ControlHandlers, private readonly log: Logger) {
+    this.server = http.createServer((req, res) => {
+      const send = (status: number, body: unknown) => {
+        const text = typeof body === "string" ? body : JSON.stringify(body);
+        res.writeHead(status, { "content-type": typeof body === "string" ? "text/plain" : "application/json" });
+        res.end(text);
+      };
+      const url = req.url ?? "/";
+      const route = `${req.method} ${url.replace(/\/sessions\/[^/]+$/, "/sessions/:id")}`;
+      req.resume();
+      try {
+        switch (route) {
+          case "GET /status":
+            return send(200, handlers.status());
+          case "GET /sessions":
+            return send(200, handlers.sessions());
+          case "POST /reload":
+            return void handlers.reload().then(
+              (r) => send(r.ok ? 200 : 409, r),
+              (err: unknown) => send(500, { ok: false, message: describe(err) }),
+            );
+          case "DELETE /sessions/:id": {
+            const id = decodeURIComponent(url.slice("/sessions/".length));
+            return handlers.closeSession(id) ? send(200, { closed: id }) : send(404, { error: `no session ${id}` });
+          }
+          case "POST /stop":
+            send(202, { stopping: true });
+            return handlers.stop();
+          default:
+            return send(404, { error: `unknown endpoint ${req.method} ${url}` });
+        }
+      } catch (err) {
+        this.log.error("control_error", { error: describe(err) });
+        return send(500, { error: describe(err) });
+      }
+    });
+    this.server.on("error", (err) => this.log.error("control_error", { error: describe(err) }));
+    this.server.requestTimeout = 30_000;
+  }
+
+  /** Binds the socket; a leftover file from a dead daemon is removed first (caller checked the pidfile). */
+  listen(): Promise<void> {
+    try {
+      fs.unlinkSync(this.socketPath);
+    } catch {
+      // none
+    }
+    return new Promise((resolve, reject) => {
+      // The socket file is created by the bind inside listen(): with this umask it is 0600 at birth.
+      const oldMask = process.umask(0o177);
+      this.server.once("error", (err) => {
+        process.umask(oldMask);
+        reject(err);
+      });
+      this.server.listen(this.socketPath, () => {
+        process.umask(oldMask);
+        this.server.removeAllListeners("error");
+        this.server.on("error", (err) => this.log.error("control_error", { error: describe(err) }));
+        fs.chmodSync(this.socketPath, 0o600);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+      try {
+        fs.unlinkSync(this.socketPath);
+      } catch {
+        // gone
+      }
+    });
+  }
+}

@@ -1,0 +1,58 @@
+import * as path from "node:path";
+import { watch, type FSWatcher } from "chokidar";
+import { describe } from "../errors";
+import type { Logger } from "../log/logger";
+
+const DEBOUNCE_MS = 250;
+
+/**
+ * Turns changes to config.json and every file it names into one debounced "reload requested".
+ *
+ * Watches the *folders* (depth 0) and filters by path: watching a file directly misses editors
+ * that save by rename, delete-and-recreate, and symlink swaps. awaitWriteFinish waits for a slow
+ * writer to finish. The set of files is re-read after every event, so a reload that names new
+ * files is followed.
+ */
+export class ConfigWatcher {
+  private readonly watcher: FSWatcher;
+  private timer: NodeJS.Timeout | undefined;
+  private watchedDirs = new Set<string>();
+
+  constructor(
+    private readonly files: () => readonly string[],
+    private readonly onChange: () => void,
+    private readonly log: Logger,
+  ) {
+    this.watcher = watch([], {
+      ignoreInitial: true,
+      depth: 0,
+      awaitWriteFinish: { stabilityThreshold: 150, pollInterval: 50 },
+    });
+    this.watcher.on("all", (_event, file) => this.onEvent(file));
+    this.watcher.on("error", (err) => this.log.warn("watch_error", { error: describe(err) }));
+    this.syncDirs();
+  }
+
+  private syncDirs(): void {
+    const dirs = new Set(this.files().map((f) => path.dirname(f)));
+    for (const d of dirs) if (!this.watchedDirs.has(d)) this.watcher.add(d);
+    for (const d of this.watchedDirs) if (!dirs.has(d)) this.watcher.unwatch(d);
+    this.watchedDirs = dirs;
+  }
+
+  private onEvent(file: string): void {
+    if (!this.files().includes(path.resolve(file))) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.log.debug("change", { file });
+      this.onChange();
+      // The reload may have changed which files matter; follow them once it is applied.
+      setTimeout(() => this.syncDirs(), 1000).unref();
+    }, DEBOUNCE_MS);
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    await this.watcher.close();
+  }
+}
