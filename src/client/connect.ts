@@ -77,7 +77,7 @@ export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
       // fires within the turn of the close_notify record, so every later byte is still
       // unread in the gate: the first bytes of the end-to-end TLS.
       outer.once("end", () => {
-        if (mode === undefined) return fail(new FrelayError("FRELAY_ERR_PEER", "relay closed without a reply"));
+        if (mode === undefined) return fail(new FrelayError("FRELAY_ERR_PEER", "relay closed the connection without a reply (its log says why, e.g. a revoked or unknown certificate)"));
         const leftover = gate.detach();
         outer.destroy();
         if (leftover.length > 0) raw.unshift(leftover);

@@ -70,6 +70,7 @@ export class RelayProcess {
       const next = loadConfig(this.configFile);
       if (next.fingerprint === this.config.fingerprint) {
         result = { ok: true, message: "unchanged", at };
+        log.info("reload", { result: "unchanged" });
       } else {
         const closed = await this.server.apply(next);
         this.logs.setLevel(next.log.level);
@@ -83,6 +84,7 @@ export class RelayProcess {
       log.error("reload", { result: "failed", error: message });
     }
     if (result.message !== "unchanged" || !this.lastReload) this.lastReload = result;
+    if (result.message !== "unchanged") this.server.metrics.reloaded(result.ok);
     return result;
   }
 

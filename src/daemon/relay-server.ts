@@ -5,6 +5,7 @@ import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import { Relay } from "../relay/relay";
 import { DirectListener } from "../transport/direct-listener";
+import { MetricsServer, RelayMetrics } from "./metrics";
 import { buildState, type RelayState } from "./state";
 
 /**
@@ -15,17 +16,34 @@ export class RelayServer {
   private state: RelayState;
   readonly relay: Relay;
   private direct: DirectListener;
+  readonly metrics: RelayMetrics;
+  private metricsServer: MetricsServer | undefined;
   readonly startedAt = Date.now();
 
   constructor(config: RelayConfig, private readonly log: Logger) {
     this.state = buildState(config);
     this.relay = new Relay(this.state.policy, log.child("relay"));
+    this.metrics = new RelayMetrics(this.relay, () => this.direct.connectionCount);
     this.direct = this.newDirectListener();
     this.logRelayEvents();
   }
 
   private newDirectListener(): DirectListener {
-    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"));
+    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.metrics);
+  }
+
+  /** Binds metrics.address if configured; the server it replaces (if any) is returned, still open. */
+  private async bindMetrics(config: RelayConfig): Promise<MetricsServer | undefined> {
+    const old = this.metricsServer;
+    if (!config.metrics) {
+      this.metricsServer = undefined;
+      return old;
+    }
+    const server = new MetricsServer(this.metrics, () => !this.relay.isDraining && this.direct.address() !== null, this.log.child("metrics"));
+    await server.listen(config.metrics.address.host, config.metrics.address.port);
+    this.metricsServer = server;
+    this.log.info("listen", { transport: "metrics", address: server.address() });
+    return old;
   }
 
   get config(): RelayConfig {
@@ -36,6 +54,12 @@ export class RelayServer {
     const { host, port } = this.state.config.address;
     const addr = await this.direct.listen(host, port);
     this.log.info("listen", { transport: "stream", address: formatHostPort(addr.address, addr.port) });
+    try {
+      await this.bindMetrics(this.state.config);
+    } catch (err) {
+      this.direct.stopAccepting();
+      throw err;
+    }
     return addr;
   }
 
@@ -43,10 +67,12 @@ export class RelayServer {
     return this.direct.address();
   }
 
-  /** "stream 127.0.0.1:6000": what status shows. */
-  listenerAddress(): string {
+  /** ["stream 127.0.0.1:6000", "metrics 127.0.0.1:9464"]: what status shows. */
+  listenerAddresses(): string[] {
     const a = this.direct.address();
-    return `stream ${a ? formatHostPort(a.address, a.port) : this.state.config.address.text}`;
+    const out = [`stream ${a ? formatHostPort(a.address, a.port) : this.state.config.address.text}`];
+    if (this.metricsServer) out.push(`metrics ${this.metricsServer.address()}`);
+    return out;
   }
 
   get connectionCount(): number {
@@ -64,26 +90,42 @@ export class RelayServer {
     let oldListener: DirectListener | undefined;
     if (rebind) {
       const listener = this.newDirectListener();
-      await listener.listen(config.address.host, config.address.port);
+      const addr = await listener.listen(config.address.host, config.address.port);
+      this.log.info("listen", { transport: "stream", address: formatHostPort(addr.address, addr.port) });
       oldListener = this.direct;
       this.direct = listener;
     }
+    let oldMetrics: MetricsServer | undefined;
+    if (prev.config.metrics?.address.text !== config.metrics?.address.text) {
+      try {
+        oldMetrics = await this.bindMetrics(config);
+      } catch (err) {
+        if (oldListener) {
+          // Undo the rebind: the old state stays in force whole.
+          this.direct.stopAccepting();
+          this.direct = oldListener;
+        }
+        throw err;
+      }
+    }
     this.state = next;
     const closed = this.relay.setPolicy(next.policy);
-    if (oldListener) await oldListener.close();
+    oldListener?.stopAccepting();
+    await oldMetrics?.close();
     return closed;
   }
 
   /** Stops accepting, refuses waiting parties, lets sessions drain, then closes what is left. */
   async stop(drainMs: number): Promise<void> {
     this.relay.startDraining();
-    await this.direct.close();
+    this.direct.stopAccepting();
     const deadline = Date.now() + drainMs;
     while (this.relay.sessions.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.relay.sessions.closeWhere(() => true, "relay stopped");
     this.direct.destroyAll();
+    await this.metricsServer?.close();
   }
 
   private logRelayEvents(): void {

@@ -52,6 +52,8 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   writePidfile(proc.config.pidfile);
 
   const watcher = new ConfigWatcher(() => proc.config.watchedFiles, () => void proc.reload(), log.child("watch"));
+  // Ready means an edit made from now on is seen: wait for the watcher's initial scan.
+  await Promise.race([watcher.ready(), new Promise((r) => setTimeout(r, 5000).unref())]);
   warnOnLowFileLimit(proc, opts.io);
 
   const onSignal = {
@@ -63,7 +65,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   } as const;
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
 
-  const listeners = [proc.server.listenerAddress()];
+  const listeners = proc.server.listenerAddresses();
   log.info("ready", { pid: process.pid, version: VERSION, listeners });
   opts.onReady?.({ pid: process.pid, listeners });
 
@@ -84,7 +86,7 @@ function statusOf(proc: RelayProcess): Record<string, unknown> {
     started_at: new Date(proc.server.startedAt).toISOString(),
     uptime_s: Math.round((Date.now() - proc.server.startedAt) / 1000),
     config: proc.configFile,
-    listeners: [proc.server.listenerAddress()],
+    listeners: proc.server.listenerAddresses(),
     connections: proc.server.connectionCount,
     waiting: relay.waitingCount,
     active_sessions: relay.sessions.size,

@@ -17,6 +17,7 @@ export class ConfigWatcher {
   private readonly watcher: FSWatcher;
   private timer: NodeJS.Timeout | undefined;
   private watchedDirs = new Set<string>();
+  private readonly readyPromise: Promise<void>;
 
   constructor(
     private readonly files: () => readonly string[],
@@ -28,6 +29,7 @@ export class ConfigWatcher {
       depth: 0,
       awaitWriteFinish: { stabilityThreshold: 150, pollInterval: 50 },
     });
+    this.readyPromise = new Promise((resolve) => this.watcher.once("ready", () => resolve()));
     this.watcher.on("all", (_event, file) => this.onEvent(file));
     this.watcher.on("error", (err) => this.log.warn("watch_error", { error: describe(err) }));
     this.syncDirs();
@@ -49,6 +51,11 @@ export class ConfigWatcher {
       // The reload may have changed which files matter; follow them once it is applied.
       setTimeout(() => this.syncDirs(), 1000).unref();
     }, DEBOUNCE_MS);
+  }
+
+  /** Resolves once the initial scan is done: changes from then on are seen. */
+  ready(): Promise<void> {
+    return this.readyPromise;
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,12 @@ export interface TransportState {
   readonly maxConnections: number;
 }
 
+/** What the listener reports besides logging, for metrics. */
+export interface ListenerHooks {
+  handshakeFailed(): void;
+  refused(code: number): void;
+}
+
 /** Above max_connections we still answer 429; this far above it we drop at once. */
 const HARD_CAP_FACTOR = 1.25;
 
@@ -33,6 +39,7 @@ export class DirectListener {
     private readonly relay: Relay,
     private readonly state: () => TransportState,
     private readonly log: Logger,
+    private readonly hooks: ListenerHooks,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (raw) => this.onConnection(raw));
     // EMFILE and friends at accept time arrive here; the listener keeps running.
@@ -61,9 +68,12 @@ export class DirectListener {
     return this.server.address() as net.AddressInfo | null;
   }
 
-  /** Stops accepting; open connections are left to the relay's drain. */
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  /**
+   * Stops accepting at once. Open connections are left alone (sessions drain on their own
+   * terms): net.Server.close()'s callback would wait for every one of them to end.
+   */
+  stopAccepting(): void {
+    this.server.close();
   }
 
   destroyAll(): void {
@@ -84,7 +94,10 @@ export class DirectListener {
     const remote = `${raw.remoteAddress}:${raw.remotePort}`;
     const fail = (reason: string) => {
       clearTimeout(timer);
-      if (!raw.destroyed) this.log.info("handshake_failed", { remote, reason });
+      if (!raw.destroyed) {
+        this.log.info("handshake_failed", { remote, reason });
+        this.hooks.handshakeFailed();
+      }
       raw.destroy();
     };
     const timer = setTimeout(() => fail(`no request within ${st.handshakeMs / 1000}s`), st.handshakeMs);
@@ -113,6 +126,7 @@ export class DirectListener {
         tlsSocket.removeAllListeners("end");
         if (r.kind === "error") {
           this.log.info("refused", { remote, identity: peer.identity, code: 400, reason: r.reason });
+          this.hooks.refused(RefusalCode.badRequest);
           sendRefusal(raw, tlsSocket, gate, RefusalCode.badRequest, r.reason);
           return;
         }
@@ -120,10 +134,14 @@ export class DirectListener {
         const party = new StreamParty(request, raw, tlsSocket, gate, (p, why) => {
           p.refuse(RefusalCode.badRequest, `protocol violation: ${why}`);
           this.log.info("refused", { remote, identity: peer.identity, code: 400, reason: why });
+          this.hooks.refused(RefusalCode.badRequest);
         });
         if (party.isSettled) return; // it broke the protocol while being built
         if (this.connections.size > st.maxConnections) {
-          party.refuse(RefusalCode.tooMany, `relay is at its connection limit (${st.maxConnections}); retry later`);
+          const reason = `relay is at its connection limit (${st.maxConnections}); retry later`;
+          party.refuse(RefusalCode.tooMany, reason);
+          this.log.info("refused", { remote, identity: peer.identity, code: 429, reason });
+          this.hooks.refused(RefusalCode.tooMany);
           return;
         }
         this.relay.submit(party);

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import * as net from "node:net";
 import * as path from "node:path";
 import * as readline from "node:readline";
 
@@ -115,4 +116,13 @@ export async function suiteRelay(configOverrides?: Record<string, unknown>): Pro
       fx.cleanup();
     },
   };
+}
+
+/** A free loopback port (bound and released), for configs that need a fixed address. */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }

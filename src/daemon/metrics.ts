@@ -1,0 +1,110 @@
+import * as http from "node:http";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { FrelayError, describe } from "../errors";
+import type { Logger } from "../log/logger";
+import type { Relay } from "../relay/relay";
+
+/**
+ * Prometheus metrics for one relay. Labels are bounded: outcome and status code, route (as
+ * written in config.json), reload result. Never per session or per identity.
+ */
+export class RelayMetrics {
+  readonly registry = new Registry();
+  private readonly connections: Counter<"outcome">;
+  private readonly reloads: Counter<"result">;
+
+  constructor(relay: Relay, openConnections: () => number) {
+    collectDefaultMetrics({ register: this.registry, prefix: "frelay_process_" });
+    this.connections = new Counter({ name: "frelay_connections_total", help: "Party connections by outcome (paired, refused_<code>, handshake_failed)", labelNames: ["outcome"], registers: [this.registry] });
+    this.reloads = new Counter({ name: "frelay_reloads_total", help: "Config reloads by result", labelNames: ["result"], registers: [this.registry] });
+    const pairing = new Histogram({
+      name: "frelay_pairing_seconds",
+      help: "Time the first party of a pair waited for its peer",
+      labelNames: ["route"],
+      buckets: [0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 120],
+      registers: [this.registry],
+    });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+    gauge("frelay_waiting", "Parties waiting for their peer", () => relay.waitingCount);
+    gauge("frelay_sessions_active", "Active relayed sessions", () => relay.sessions.size);
+    gauge("frelay_connections_open", "Open TCP connections on the listeners", openConnections);
+    new Counter({
+      name: "frelay_relayed_bytes_total",
+      help: "Bytes relayed, both directions, all sessions",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(relay.sessions.totalBytes);
+      },
+    });
+    relay.on("paired", (_a, _b, route, waitedMs) => {
+      this.connections.inc({ outcome: "paired" }, 2);
+      pairing.observe({ route }, waitedMs / 1000);
+    });
+    relay.on("refused", (_r, code) => this.connections.inc({ outcome: `refused_${code}` }));
+  }
+
+  handshakeFailed(): void {
+    this.connections.inc({ outcome: "handshake_failed" });
+  }
+
+  refused(code: number): void {
+    this.connections.inc({ outcome: `refused_${code}` });
+  }
+
+  reloaded(ok: boolean): void {
+    this.reloads.inc({ result: ok ? "reloaded" : "failed" });
+  }
+}
+
+/** `metrics.address`: /metrics, /healthz (the process answers), /readyz (listening, not draining). */
+export class MetricsServer {
+  private readonly server: http.Server;
+
+  constructor(metrics: RelayMetrics, ready: () => boolean, log: Logger) {
+    this.server = http.createServer((req, res) => {
+      req.resume();
+      const path = (req.url ?? "/").split("?")[0];
+      if (req.method !== "GET" && req.method !== "HEAD") return void res.writeHead(405).end();
+      if (path === "/healthz") return void res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      if (path === "/readyz") {
+        const ok = ready();
+        return void res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ready\n" : "not ready\n");
+      }
+      if (path === "/metrics") {
+        metrics.registry.metrics().then(
+          (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+          (err: unknown) => res.writeHead(500).end(describe(err)),
+        );
+        return;
+      }
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found: try /metrics, /healthz or /readyz\n");
+    });
+    this.server.on("error", (err) => log.error("metrics_error", { error: describe(err) }));
+    this.server.requestTimeout = 10_000;
+  }
+
+  listen(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => reject(new FrelayError("FRELAY_ERR_LISTEN", `metrics.address ${host}:${port} cannot be bound (${err.code}; change metrics.address)`));
+      this.server.once("error", onError);
+      this.server.listen({ host, port }, () => {
+        this.server.off("error", onError);
+        resolve();
+      });
+    });
+  }
+
+  address(): string {
+    const a = this.server.address();
+    return a && typeof a === "object" ? `${a.address}:${a.port}` : "";
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
