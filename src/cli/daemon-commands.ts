@@ -11,7 +11,7 @@ import type { Output } from "./output";
 const BIN = path.join(__dirname, "..", "..", "..", "bin", "frelay.js");
 const START_TIMEOUT_MS = 15_000;
 
-type ChildMessage = { ready: true; pid: number; listeners: string[] } | { ready: false; error: string; details?: string[] };
+type ChildMessage = { ready: true; pid: number; listeners: string[]; warnings: string[] } | { ready: false; error: string; details?: string[] };
 
 /** `frelay start`: foreground, or a detached child that reports ready only once it is listening. */
 export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonChild?: boolean }, io: Output): Promise<number> {
@@ -19,8 +19,10 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
   if (opts.fg) {
     return runService(configFile, {
       stdout: true,
-      io,
-      onReady: ({ listeners }) => io.err(`frelay: listening on ${listeners.join(", ")} (config ${configFile}); Ctrl-C stops`),
+      onReady: ({ listeners, warnings }) => {
+        for (const w of warnings) io.err(`frelay: warning: ${w}`);
+        io.err(`frelay: listening on ${listeners.join(", ")} (config ${configFile}); Ctrl-C stops`);
+      },
     });
   }
   const config = loadConfig(configFile); // every config error now, in this terminal
@@ -50,6 +52,7 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
     if (child.exitCode === null && child.pid) process.kill(child.pid, "SIGKILL");
     throw new FrelayError("FRELAY_ERR_LISTEN", msg.error, msg.details ?? []);
   }
+  for (const w of msg.warnings) io.err(`frelay: warning: ${w}`);
   io.out(`frelay started (pid ${msg.pid}), listening on ${msg.listeners.join(", ")}`);
   return 0;
 }
@@ -62,8 +65,7 @@ async function runDaemonChild(configFile: string): Promise<number> {
   try {
     return await runService(configFile, {
       stdout: false,
-      io: { out: () => undefined, err: (line) => process.stderr.write(`${line}\n`) },
-      onReady: ({ pid, listeners }) => send({ ready: true, pid, listeners }),
+      onReady: ({ pid, listeners, warnings }) => send({ ready: true, pid, listeners, warnings }),
     });
   } catch (err) {
     send({ ready: false, error: describe(err), details: [...((err as FrelayError).details ?? [])] });

@@ -1,4 +1,3 @@
-import type { Output } from "../cli/output";
 import { loadConfig } from "../config/load";
 import { FrelayError, describe } from "../errors";
 import { VERSION } from "../version";
@@ -11,9 +10,8 @@ import { ConfigWatcher } from "./watch";
 export interface ServiceOptions {
   /** Also log to stdout (start --fg). */
   stdout: boolean;
-  io: Output;
   /** Told once the listeners, control socket and pidfile are in place (the daemon's parent waits for it). */
-  onReady?: (info: { pid: number; listeners: string[] }) => void;
+  onReady?: (info: { pid: number; listeners: string[]; warnings: string[] }) => void;
 }
 
 /**
@@ -54,7 +52,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   const watcher = new ConfigWatcher(() => proc.config.watchedFiles, () => void proc.reload(), log.child("watch"));
   // Ready means an edit made from now on is seen: wait for the watcher's initial scan.
   await Promise.race([watcher.ready(), new Promise((r) => setTimeout(r, 5000).unref())]);
-  warnOnLowFileLimit(proc, opts.io);
+  const warnings = [fileLimitWarning(proc)].filter((w): w is string => w !== undefined);
 
   const onSignal = {
     SIGTERM: () => stopRequested(),
@@ -67,7 +65,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
 
   const listeners = proc.server.listenerAddresses();
   log.info("ready", { pid: process.pid, version: VERSION, listeners });
-  opts.onReady?.({ pid: process.pid, listeners });
+  opts.onReady?.({ pid: process.pid, listeners, warnings });
 
   await stopped;
   for (const [sig, fn] of Object.entries(onSignal)) process.off(sig, fn);
@@ -97,13 +95,12 @@ function statusOf(proc: RelayProcess): Record<string, unknown> {
   };
 }
 
-/** Each relayed session holds two sockets; handshakes and the control plane need a few more. */
-function warnOnLowFileLimit(proc: RelayProcess, io: Output): void {
+/** One descriptor per party connection, plus a margin for listeners, control, logs and metrics. */
+function fileLimitWarning(proc: RelayProcess): string | undefined {
   const limit = openFileLimit();
   const needed = proc.config.limits.maxConnections + 64;
-  if (limit !== undefined && limit < needed) {
-    const msg = `open-file limit is ${limit}, below the ${needed} that limits.max_connections (${proc.config.limits.maxConnections}) needs; raise it (systemd LimitNOFILE=, ulimit -n) or lower max_connections`;
-    proc.logs.logger.warn("fd_limit", { limit, needed, message: msg });
-    io.err(`frelay: warning: ${msg}`);
-  }
+  if (limit === undefined || limit >= needed) return undefined;
+  const msg = `open-file limit is ${limit}, below the ${needed} that limits.max_connections (${proc.config.limits.maxConnections}) needs; raise it (systemd LimitNOFILE=, ulimit -n) or lower max_connections`;
+  proc.logs.logger.warn("fd_limit", { limit, needed, message: msg });
+  return msg;
 }

@@ -3,7 +3,10 @@ import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import { freePort, suiteRelay } from "../helpers/cli";
+import { spawnSync } from "node:child_process";
+import { controlRequest } from "../../src/daemon/control-client";
+import { FRELAY_BIN, freePort, suiteRelay } from "../helpers/cli";
+import { makeFixture } from "../helpers/fixture";
 import { pair, waitingRawParty } from "../helpers/raw-party";
 import { delay, readAll } from "../helpers/streams";
 
@@ -90,5 +93,39 @@ describe("operations: metrics, logs, graceful stop", () => {
     } finally {
       await close();
     }
+  });
+
+  it("the control socket lists sessions and closes one by id (DELETE /sessions/<id>), leaving the others", async () => {
+    const { fx, relay, close } = await suiteRelay();
+    try {
+      const sock = path.join(fx.dir, "frelay.sock");
+      const [a, b] = await pair(fx.party("0.user1", "1.user1", relay.address), fx.party("1.user1", "0.user1", relay.address));
+      const [c, d] = await pair(fx.party("2.user1", "3.user1", relay.address), fx.party("3.user1", "2.user1", relay.address));
+      const list = (await controlRequest(sock, "GET", "/sessions")).body as { id: string; a: string; b: string }[];
+      assert.equal(list.length, 2);
+      const target = list.find((s) => s.a === "2.user1");
+      assert.ok(target);
+      const cut = new Promise((r) => d.socket.once("end", r));
+      assert.equal((await controlRequest(sock, "DELETE", `/sessions/${target.id}`)).status, 200);
+      await cut;
+      assert.equal((await controlRequest(sock, "DELETE", `/sessions/${target.id}`)).status, 404);
+      assert.equal((await controlRequest(sock, "GET", "/nope")).status, 404);
+      a.socket.end("still here");
+      assert.equal((await readAll(b.socket)).toString(), "still here");
+      b.socket.end();
+      c.socket.destroy();
+    } finally {
+      await close();
+    }
+  });
+
+  it("warns at start when the open-file limit is below what limits.max_connections needs", async () => {
+    const fx = makeFixture([["0", "user1"]]);
+    const port = await freePort();
+    fx.writeConfig({ address: `127.0.0.1:${port}`, limits: { max_connections: 5000 } });
+    const r = spawnSync("bash", ["-c", `ulimit -n 1024 && "${process.execPath}" "${FRELAY_BIN}" start -c "${fx.configFile}" && "${process.execPath}" "${FRELAY_BIN}" stop -c "${fx.configFile}"`], { encoding: "utf8", timeout: 30000 });
+    fx.cleanup();
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: open-file limit is 1024, below the 5064 that limits\.max_connections \(5000\) needs/);
   });
 });
