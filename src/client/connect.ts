@@ -4,11 +4,17 @@ import { parseHostPort } from "../config/address";
 import { FrelayError, describe } from "../errors";
 import { RecordGate } from "../transport/record-gate";
 import { JsonObjectScanner, MAX_REQUEST_BYTES } from "../transport/request";
+import type { Duplex } from "node:stream";
+import { connectH2 } from "./h2-connect";
 import type { PartySettings } from "./settings";
 
 export interface ConnectOptions extends PartySettings {
   /** Bound on the whole exchange: TCP, both TLS handshakes, and the wait for the peer. */
   timeoutMs?: number;
+  /** "stream" (default, the Flock protocol) or "h2" (SPEC 7: one HTTP/2 stream per session). */
+  transport?: "stream" | "h2";
+  /** h2 only: the path prefix the relay or front serves (default "/frelay"). */
+  path?: string;
 }
 
 export interface RelayedConnection {
@@ -26,6 +32,7 @@ const DEFAULT_TIMEOUT_MS = 120_000;
  * that the peer's certificate chains to the user CA and names the requested DestParty.
  */
 export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
+  if (opts.transport === "h2") return connectH2(opts);
   const addr = parseHostPort(opts.relay);
   if (typeof addr === "string" || addr.kind !== "tcp") {
     return Promise.reject(new FrelayError("FRELAY_ERR_USAGE", `RELAY ${typeof addr === "string" ? addr : "must be host:port"}`));
@@ -108,8 +115,11 @@ function parseReply(text: string): { mode: 1 | 2 } | { refused: FrelayError } {
   return { refused: refusal };
 }
 
-/** The end-to-end mutual TLS over the bare connection, in the role the relay assigned. */
-function startEndToEnd(raw: net.Socket, mode: 1 | 2, opts: PartySettings): Promise<tls.TLSSocket> {
+/**
+ * The end-to-end mutual TLS over the bare connection (or an HTTP/2 stream), in the role the
+ * relay assigned.
+ */
+export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const wrongPeer = (cert: tls.PeerCertificate) => tls.checkServerIdentity(opts.dest, cert);
     if (mode === 2) {

@@ -1,5 +1,6 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import Ajv, { type ErrorObject } from "ajv";
@@ -222,6 +223,15 @@ export function loadConfig(file: string): RelayConfig {
   if (typeof fronting === "string") errors.add(["fronting", "address"], fronting);
   const metrics = raw.metrics ? parseHostPort(raw.metrics.address) : undefined;
   if (typeof metrics === "string") errors.add(["metrics", "address"], metrics);
+
+  raw.fronting?.trusted_proxies?.forEach((entry, i) => {
+    const [addr, bits, extra] = entry.split("/");
+    const family = net.isIP(addr ?? "");
+    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (!family || !bitsOk || extra !== undefined) {
+      errors.add(["fronting", "trusted_proxies", i], `"${entry}" is not an IP address or CIDR block (write e.g. "127.0.0.1", "::1" or "10.0.0.0/8")`);
+    }
+  });
 
   raw.routes.forEach((r, i) => {
     if (r.between[0] === r.between[1] && !r.between[0].startsWith("*.")) {

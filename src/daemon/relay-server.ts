@@ -5,6 +5,8 @@ import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import { Relay } from "../relay/relay";
 import { DirectListener } from "../transport/direct-listener";
+import { FrontingListener } from "../transport/fronting-listener";
+import { H2Endpoint } from "../transport/h2-endpoint";
 import { MetricsServer, RelayMetrics } from "./metrics";
 import { buildState, type RelayState } from "./state";
 
@@ -16,6 +18,9 @@ export class RelayServer {
   private state: RelayState;
   readonly relay: Relay;
   private direct: DirectListener;
+  /** HTTP/2 over the direct listener's TLS (ALPN h2); outlives listener rebinds. */
+  private readonly directH2: H2Endpoint;
+  private fronting: FrontingListener | undefined;
   readonly metrics: RelayMetrics;
   private metricsServer: MetricsServer | undefined;
   readonly startedAt = Date.now();
@@ -24,12 +29,27 @@ export class RelayServer {
     this.state = buildState(config);
     this.relay = new Relay(this.state.policy, log.child("relay"));
     this.metrics = new RelayMetrics(this.relay, () => this.direct.connectionCount);
+    this.directH2 = new H2Endpoint(this.relay, log.child("h2"), this.metrics, () => ({ path: "/frelay" }), () => this.state.transport.handshakeMs);
     this.direct = this.newDirectListener();
     this.logRelayEvents();
   }
 
   private newDirectListener(): DirectListener {
-    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.metrics);
+    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.metrics, this.directH2);
+  }
+
+  /** Binds fronting.address if configured; the listener it replaces (if any) is returned, still open. */
+  private async bindFronting(config: RelayConfig): Promise<FrontingListener | undefined> {
+    const old = this.fronting;
+    if (!config.fronting) {
+      this.fronting = undefined;
+      return old;
+    }
+    const listener = new FrontingListener(this.relay, () => this.state.transport, this.log.child("fronting"), this.metrics);
+    const bound = await listener.listen(config.fronting.address);
+    this.fronting = listener;
+    this.log.info("listen", { transport: "h2c", address: bound });
+    return old;
   }
 
   /** Binds metrics.address if configured; the server it replaces (if any) is returned, still open. */
@@ -55,9 +75,11 @@ export class RelayServer {
     const addr = await this.direct.listen(host, port);
     this.log.info("listen", { transport: "stream", address: formatHostPort(addr.address, addr.port) });
     try {
+      await this.bindFronting(this.state.config);
       await this.bindMetrics(this.state.config);
     } catch (err) {
       this.direct.stopAccepting();
+      this.fronting?.stopAccepting();
       throw err;
     }
     return addr;
@@ -71,6 +93,7 @@ export class RelayServer {
   listenerAddresses(): string[] {
     const a = this.direct.address();
     const out = [`stream ${a ? formatHostPort(a.address, a.port) : this.state.config.address.text}`];
+    if (this.fronting) out.push(`h2c ${this.fronting.bound}`);
     if (this.metricsServer) out.push(`metrics ${this.metricsServer.address()}`);
     return out;
   }
@@ -96,21 +119,28 @@ export class RelayServer {
       this.direct = listener;
     }
     let oldMetrics: MetricsServer | undefined;
-    if (prev.config.metrics?.address.text !== config.metrics?.address.text) {
-      try {
-        oldMetrics = await this.bindMetrics(config);
-      } catch (err) {
-        if (oldListener) {
-          // Undo the rebind: the old state stays in force whole.
-          this.direct.stopAccepting();
-          this.direct = oldListener;
-        }
-        throw err;
+    let oldFronting: FrontingListener | undefined;
+    const frontingChanged = prev.config.fronting?.address.text !== config.fronting?.address.text;
+    const keptFronting = this.fronting;
+    try {
+      if (frontingChanged) oldFronting = await this.bindFronting(config);
+      if (prev.config.metrics?.address.text !== config.metrics?.address.text) oldMetrics = await this.bindMetrics(config);
+    } catch (err) {
+      // Undo the rebinds: the old state stays in force whole.
+      if (oldListener) {
+        this.direct.stopAccepting();
+        this.direct = oldListener;
       }
+      if (frontingChanged) {
+        this.fronting?.stopAccepting();
+        this.fronting = keptFronting;
+      }
+      throw err;
     }
     this.state = next;
     const closed = this.relay.setPolicy(next.policy);
     oldListener?.stopAccepting();
+    oldFronting?.stopAccepting();
     await oldMetrics?.close();
     return closed;
   }
@@ -119,12 +149,15 @@ export class RelayServer {
   async stop(drainMs: number): Promise<void> {
     this.relay.startDraining();
     this.direct.stopAccepting();
+    this.fronting?.stopAccepting();
     const deadline = Date.now() + drainMs;
     while (this.relay.sessions.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.relay.sessions.closeWhere(() => true, "relay stopped");
     this.direct.destroyAll();
+    this.directH2.destroyAll();
+    this.fronting?.destroyAll();
     await this.metricsServer?.close();
   }
 

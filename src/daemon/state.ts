@@ -4,6 +4,7 @@ import { crlSerials } from "../pki/certs";
 import type { RelayPolicy } from "../relay/relay";
 import { RouteTable } from "../relay/routes";
 import type { TransportState } from "../transport/direct-listener";
+import { TrustedProxies } from "../transport/fronted-identity";
 
 /** Everything built from one config: made whole before it is swapped in, never mutated. */
 export interface RelayState {
@@ -34,6 +35,17 @@ export function buildState(config: RelayConfig): RelayState {
       secureContext,
       handshakeMs: config.timeouts.handshakeMs,
       maxConnections: config.limits.maxConnections,
+      caPem: config.tls.caPem,
+      isRevoked: (serial: string) => revoked.has(serial),
+      ...(config.fronting
+        ? {
+            fronting: Object.freeze({
+              path: config.fronting.path,
+              clientCertHeader: config.fronting.clientCertHeader,
+              trusted: new TrustedProxies(config.fronting.trustedProxies),
+            }),
+          }
+        : {}),
     }),
   });
 }

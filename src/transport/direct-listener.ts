@@ -9,12 +9,27 @@ import { RecordGate } from "./record-gate";
 import { RequestScanner } from "./request";
 import { StreamParty, sendRefusal } from "./stream-party";
 import { FrelayError } from "../errors";
+import type { TrustedProxies } from "./fronted-identity";
+import type { H2Endpoint } from "./h2-endpoint";
 
-/** What the direct listener needs from the current config; swapped whole on reload. */
+/** What the listeners need from the current config; swapped whole on reload. */
 export interface TransportState {
   readonly secureContext: tls.SecureContext;
   readonly handshakeMs: number;
   readonly maxConnections: number;
+  /** For certificates a front forwards: verified by the relay against its own CA and CRL. */
+  readonly caPem: string;
+  readonly isRevoked: (serial: string) => boolean;
+  readonly fronting?: { readonly path: string; readonly clientCertHeader: string; readonly trusted: TrustedProxies };
+}
+
+/**
+ * ALPN: h2 when the client offers it; otherwise the client's own first choice is echoed, because
+ * Node would otherwise abort a handshake with no common protocol, and SPEC 5 makes anything but
+ * h2 (or no ALPN at all) the stream protocol.
+ */
+function chooseAlpn({ protocols }: { protocols: string[] }): string | undefined {
+  return protocols.includes("h2") ? "h2" : protocols[0];
 }
 
 /** What the listener reports besides logging, for metrics. */
@@ -40,6 +55,7 @@ export class DirectListener {
     private readonly state: () => TransportState,
     private readonly log: Logger,
     private readonly hooks: ListenerHooks,
+    private readonly h2: H2Endpoint,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (raw) => this.onConnection(raw));
     // EMFILE and friends at accept time arrive here; the listener keeps running.
@@ -108,6 +124,7 @@ export class DirectListener {
       secureContext: st.secureContext,
       requestCert: true,
       rejectUnauthorized: false, // checked in verifiedPeer(), which fails closed
+      ALPNCallback: chooseAlpn,
     });
     gate.on("error", (err: Error) => fail(describe(err)));
     tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
@@ -117,6 +134,14 @@ export class DirectListener {
     tlsSocket.once("secure", () => {
       const peer = verifiedPeer(tlsSocket);
       if (!peer.ok) return fail(peer.reason);
+      if (tlsSocket.alpnProtocol === "h2") {
+        // HTTP/2 lives inside this TLS for good: no hand-off, so the gate just streams.
+        clearTimeout(timer);
+        tlsSocket.removeAllListeners("end");
+        gate.stream();
+        this.h2.adopt(tlsSocket, { peer, remote });
+        return;
+      }
       const scanner = new RequestScanner();
       const onData = (chunk: Buffer) => {
         const r = scanner.push(chunk);

@@ -6,7 +6,7 @@ const HEADER = 5;
 /** Largest legal TLSCiphertext fragment (RFC 8446 5.2: 2^14 + 256; RFC 5246: 2^14 + 2048). */
 const MAX_FRAGMENT = 16384 + 2048;
 
-export type GatePhase = "feeding" | "holding" | "releasing" | "detached";
+export type GatePhase = "feeding" | "holding" | "releasing" | "detached" | "streaming";
 
 /**
  * The byte-exact hand-off between the outer TLS (party ↔ relay) and the bare TCP connection.
@@ -50,6 +50,10 @@ export class RecordGate extends Duplex {
   }
 
   private readonly onRawData = (chunk: Buffer): void => {
+    if (this.phase === "streaming") {
+      if (!this.push(chunk)) this.raw.pause();
+      return;
+    }
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.phase === "holding") {
@@ -69,12 +73,17 @@ export class RecordGate extends Duplex {
 
   private readonly onRawEnd = (): void => {
     this.rawEnded = true;
+    if (this.phase === "streaming") {
+      this.push(null);
+      return;
+    }
     this.emit("rawEnd");
     this.schedulePump();
   };
 
   override _read(): void {
-    this.schedulePump();
+    if (this.phase === "streaming") this.raw.resume();
+    else this.schedulePump();
   }
 
   private schedulePump(): void {
@@ -118,6 +127,24 @@ export class RecordGate extends Duplex {
     return record;
   }
 
+  /**
+   * HTTP/2 chosen by ALPN: TLS stays in charge of the whole connection, so there is no hand-off
+   * to protect. Everything goes to TLS as it comes, with ordinary backpressure.
+   */
+  stream(): void {
+    this.phase = "streaming";
+    const rest = this.detachPending();
+    if (rest.length > 0) this.push(rest);
+    if (this.rawEnded) this.push(null);
+  }
+
+  private detachPending(): Buffer {
+    const rest = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    return rest;
+  }
+
   /** The request is complete: TLS gets nothing more; new bytes are a protocol violation. */
   hold(): void {
     this.phase = "holding";
@@ -135,10 +162,7 @@ export class RecordGate extends Duplex {
     this.raw.pause();
     this.raw.off("data", this.onRawData);
     this.raw.off("end", this.onRawEnd);
-    const rest = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    return rest;
+    return this.detachPending();
   }
 
   get tcpEnded(): boolean {

@@ -1,6 +1,6 @@
 import * as tls from "node:tls";
 import type { PartySettings } from "../../src/client/settings";
-import { connect, type RelayedConnection } from "../../src/client/connect";
+import { connect, type ConnectOptions, type RelayedConnection } from "../../src/client/connect";
 
 /**
  * A party that speaks the outer protocol by hand (plain tls.connect, no RecordGate): sends
@@ -44,7 +44,7 @@ export async function refusalFor(s: PartySettings, payload?: string): Promise<{ 
 }
 
 /** Two parties through the library client; resolves when both end-to-end handshakes are done. */
-export async function pair(a: PartySettings, b: PartySettings, gapMs = 50): Promise<[RelayedConnection, RelayedConnection]> {
+export async function pair(a: ConnectOptions, b: ConnectOptions, gapMs = 50): Promise<[RelayedConnection, RelayedConnection]> {
   const first = connect({ ...a, timeoutMs: 15000 });
   await new Promise((r) => setTimeout(r, gapMs));
   const second = connect({ ...b, timeoutMs: 15000 });

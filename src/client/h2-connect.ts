@@ -1,0 +1,71 @@
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { parseHostPort } from "../config/address";
+import { FrelayError, describe } from "../errors";
+import { startEndToEnd, type ConnectOptions, type RelayedConnection } from "./connect";
+
+const MiB = 1024 * 1024;
+
+/**
+ * The party side over HTTP/2 (SPEC 7), to the relay's direct listener (ALPN h2) or a front:
+ * POST <path>/connect with frelay-dest and frelay-tag, the 200 + frelay-mode answer when paired,
+ * then end-to-end mutual TLS over the request/response bodies. One HTTP/2 session per
+ * connection, closed with it.
+ */
+export function connectH2(opts: ConnectOptions): Promise<RelayedConnection> {
+  const addr = parseHostPort(opts.relay);
+  if (typeof addr === "string" || addr.kind !== "tcp") {
+    return Promise.reject(new FrelayError("FRELAY_ERR_USAGE", `RELAY ${typeof addr === "string" ? addr : "must be host:port"}`));
+  }
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://${net.isIPv6(addr.host) ? `[${addr.host}]` : addr.host}:${addr.port}`, {
+      ca: opts.relayCa,
+      cert: opts.relayCert,
+      key: opts.relayKey,
+      ...(net.isIP(addr.host) ? {} : { servername: addr.host }),
+      settings: { initialWindowSize: 4 * MiB, enablePush: false },
+    });
+    let done = false;
+    const fail = (err: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      session.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new FrelayError("FRELAY_ERR_CONNECT", `no pairing with ${opts.dest} within ${timeoutMs / 1000}s`)), timeoutMs);
+    session.on("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `HTTP/2 to ${opts.relay} failed: ${describe(err)}`)));
+    session.once("connect", () => session.setLocalWindowSize(32 * MiB));
+    const stream = session.request(
+      { ":method": "POST", ":path": `${opts.path ?? "/frelay"}/connect`, "frelay-dest": opts.dest, "frelay-tag": opts.tag },
+      { endStream: false },
+    );
+    stream.on("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `HTTP/2 stream to ${opts.relay} failed: ${describe(err)}`)));
+    stream.once("response", (headers) => {
+      const status = Number(headers[":status"]);
+      const mode = Number(headers["frelay-mode"]);
+      if (status !== 200 || (mode !== 1 && mode !== 2)) {
+        let body = "";
+        stream.setEncoding("utf8");
+        stream.on("data", (c: string) => (body += c.slice(0, 4096)));
+        stream.once("end", () => {
+          const err = new FrelayError("FRELAY_ERR_REFUSED", `relay refused (${status}): ${body.trim() || "no reason given"}`);
+          (err as FrelayError & { status?: number }).status = status;
+          fail(err);
+        });
+        return;
+      }
+      startEndToEnd(stream, mode, opts).then(
+        (socket) => {
+          if (done) return socket.destroy();
+          done = true;
+          clearTimeout(timer);
+          socket.once("close", () => session.close());
+          resolve({ socket, mode });
+        },
+        (err: Error) => fail(err),
+      );
+    });
+  });
+}

@@ -1,0 +1,142 @@
+import * as http2 from "node:http2";
+import type * as tls from "node:tls";
+import { describe } from "../errors";
+import type { Logger } from "../log/logger";
+import { isIdentity } from "../pki/identity";
+import { RefusalCode } from "../relay/party";
+import type { Relay } from "../relay/relay";
+import { H2Party, respondText } from "./h2-party";
+import type { PeerResult } from "./peer-identity";
+
+/** Who is on a session or stream, and from where (the real client address when known). */
+export interface StreamOrigin {
+  peer: PeerResult;
+  remote: string;
+}
+
+export interface H2Hooks {
+  handshakeFailed(): void;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * HTTP/2 tuned for tunnels: the default 64 KiB windows cap throughput, so streams and sessions
+ * get large windows; concurrency and per-session memory are bounded; no request timeout.
+ */
+export const H2_SERVER_OPTIONS: http2.ServerOptions = {
+  settings: { initialWindowSize: 4 * MiB, maxConcurrentStreams: 1000, enablePush: false },
+  maxSessionMemory: 64,
+  peerMaxConcurrentStreams: 1000,
+};
+
+const SESSION_WINDOW = 32 * MiB;
+const MAX_TAG_BYTES = 1024;
+
+/**
+ * The HTTP/2 side of the relay, shared by the direct listener (ALPN h2 inside the relay's own
+ * mutual TLS) and the fronting listener (h2c from a trusted web server). Each stream
+ * `POST <path>/connect` is one party.
+ */
+export class H2Endpoint {
+  readonly server: http2.Http2Server;
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Origins of sessions whose identity is known before any stream (direct ALPN h2). */
+  private readonly sessionOrigins = new WeakMap<http2.ServerHttp2Session, StreamOrigin>();
+  private adopting: StreamOrigin | undefined;
+
+  constructor(
+    private readonly relay: Relay,
+    private readonly log: Logger,
+    private readonly hooks: H2Hooks,
+    /** The path prefix (e.g. "/frelay") and, for fronted streams, how to find their origin. */
+    private readonly route: () => { path: string; originOf?: (session: http2.ServerHttp2Session, headers: http2.IncomingHttpHeaders) => StreamOrigin },
+    private readonly firstStreamMs: () => number,
+  ) {
+    this.server = http2.createServer(H2_SERVER_OPTIONS);
+    this.server.on("error", (err) => this.log.error("h2_error", { error: describe(err) }));
+    this.server.on("sessionError", (err) => this.log.debug("h2_session_error", { error: describe(err) }));
+    this.server.on("session", (session) => this.onSession(session));
+    this.server.on("stream", (stream, headers) => this.onStream(stream, headers));
+    this.server.setTimeout(0); // tunnels may be quiet for long: idle sessions are not an error
+  }
+
+  /** Serves HTTP/2 on an already-authenticated TLS connection (the direct listener's ALPN h2). */
+  adopt(socket: tls.TLSSocket, origin: StreamOrigin): void {
+    // A stand-alone server TLSSocket still says secureConnecting after its handshake (only
+    // tls.Server clears it); http2 would then wait for a 'secureConnect' that never comes and
+    // crash on the bytes already buffered. The handshake is done: say so.
+    (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+    // 'session' fires synchronously inside emit('connection'): that is how the session learns
+    // the identity the outer TLS established.
+    this.adopting = origin;
+    try {
+      this.server.emit("connection", socket);
+    } finally {
+      this.adopting = undefined;
+    }
+  }
+
+  private onSession(session: http2.ServerHttp2Session): void {
+    this.sessions.add(session);
+    if (this.adopting) this.sessionOrigins.set(session, this.adopting);
+    session.on("error", (err) => this.log.debug("h2_session_error", { error: describe(err) }));
+    session.once("close", () => this.sessions.delete(session));
+    session.once("connect", () => {
+      try {
+        session.setLocalWindowSize(SESSION_WINDOW);
+      } catch {
+        // the session went away already
+      }
+    });
+    // A session that opens no stream in time holds a connection for nothing.
+    let sawStream = false;
+    session.once("stream", () => (sawStream = true));
+    setTimeout(() => {
+      if (!sawStream && !session.destroyed) session.destroy();
+    }, this.firstStreamMs()).unref();
+  }
+
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    stream.on("error", () => undefined); // a reset stream is the party's business
+    const { path, originOf } = this.route();
+    const session = stream.session as http2.ServerHttp2Session;
+    const origin = this.sessionOrigins.get(session) ?? originOf?.(session, headers);
+    if (headers[":method"] !== "POST" || headers[":path"] !== `${path}/connect`) {
+      return respondText(stream, 404, `unknown request ${headers[":method"]} ${headers[":path"]} (use POST ${path}/connect)`);
+    }
+    if (!origin || !origin.peer.ok) {
+      const reason = origin && !origin.peer.ok ? origin.peer.reason : "no verified client identity";
+      this.log.info("handshake_failed", { remote: origin?.remote, transport: "h2", reason });
+      this.hooks.handshakeFailed();
+      return respondText(stream, RefusalCode.forbidden, reason);
+    }
+    const dest = headerText(headers["frelay-dest"]);
+    const tag = headerText(headers["frelay-tag"]) ?? "";
+    const refuse400 = (reason: string) => {
+      this.log.info("refused", { remote: origin.remote, identity: origin.peer.ok ? origin.peer.identity : undefined, code: 400, reason });
+      respondText(stream, RefusalCode.badRequest, reason);
+    };
+    if (!dest || !isIdentity(dest)) return refuse400(`malformed request: header frelay-dest must be an identity like "1.user1"`);
+    if (Buffer.byteLength(tag) > MAX_TAG_BYTES) return refuse400(`malformed request: header frelay-tag is longer than ${MAX_TAG_BYTES} bytes`);
+    const request = { identity: origin.peer.identity, dest, tag, remote: origin.remote, transport: "h2" as const, certSerial: origin.peer.serial };
+    this.relay.submit(new H2Party(request, stream));
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** server.close() leaves sessions open: close them, streams and all. */
+  destroyAll(): void {
+    for (const s of this.sessions) s.destroy();
+  }
+
+  stopAccepting(): void {
+    this.server.close();
+  }
+}
+
+function headerText(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
