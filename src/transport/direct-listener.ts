@@ -5,6 +5,8 @@ import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
 import { RefusalCode } from "../relay/party";
 import { verifiedPeer } from "./peer-identity";
+import { formatHostPort } from "../config/address";
+import { parseProxyHeader } from "./proxy-protocol";
 import { RecordGate } from "./record-gate";
 import { RequestScanner } from "./request";
 import { StreamParty, sendRefusal } from "./stream-party";
@@ -17,6 +19,8 @@ export interface TransportState {
   readonly secureContext: tls.SecureContext;
   readonly handshakeMs: number;
   readonly maxConnections: number;
+  /** A PROXY protocol v1/v2 header comes before TLS (TLS-passthrough fronts). */
+  readonly proxyProtocol: boolean;
   /** For certificates a front forwards: verified by the relay against its own CA and CRL. */
   readonly caPem: string;
   readonly isRevoked: (serial: string) => boolean;
@@ -107,7 +111,7 @@ export class DirectListener {
     raw.on("error", () => undefined); // reported through 'close'; a reset is not our error
     // Replies and close_notify go out as soon as they are written (see RecordGate).
     raw.setNoDelay(true);
-    const remote = `${raw.remoteAddress}:${raw.remotePort}`;
+    let remote = formatHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0);
     const fail = (reason: string) => {
       clearTimeout(timer);
       if (!raw.destroyed) {
@@ -117,8 +121,27 @@ export class DirectListener {
       raw.destroy();
     };
     const timer = setTimeout(() => fail(`no request within ${st.handshakeMs / 1000}s`), st.handshakeMs);
+    raw.on("close", () => clearTimeout(timer));
+    if (!st.proxyProtocol) return this.startTls(raw, st, remote, fail, timer, Buffer.alloc(0));
 
-    const gate = new RecordGate(raw);
+    // PROXY protocol: the header names the real client; everything after it is TLS.
+    let head: Buffer = Buffer.alloc(0); // bounded: the parser fails a header above 4 KiB
+    const onHeaderData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const r = parseProxyHeader(head);
+      if (r.kind === "incomplete") return;
+      raw.off("data", onHeaderData);
+      raw.pause();
+      if (r.kind === "error") return fail(r.reason);
+      if (r.command === "proxy" && r.source) remote = formatHostPort(r.source.address, r.source.port);
+      this.startTls(raw, st, remote, fail, timer, head.subarray(r.consumed));
+    };
+    raw.on("data", onHeaderData);
+  }
+
+  /** Mutual TLS over the connection (after any PROXY header), then the request or HTTP/2. */
+  private startTls(raw: net.Socket, st: TransportState, remote: string, fail: (reason: string) => void, timer: NodeJS.Timeout, initial: Buffer): void {
+    const gate = new RecordGate(raw, undefined, initial);
     const tlsSocket = new tls.TLSSocket(gate, {
       isServer: true,
       secureContext: st.secureContext,
@@ -129,7 +152,6 @@ export class DirectListener {
     gate.on("error", (err: Error) => fail(describe(err)));
     tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
     tlsSocket.on("end", () => fail("closed before sending its request"));
-    raw.on("close", () => clearTimeout(timer));
 
     tlsSocket.once("secure", () => {
       const peer = verifiedPeer(tlsSocket);

@@ -39,10 +39,14 @@ export class RecordGate extends Duplex {
     private readonly raw: net.Socket,
     /** Bound on bytes buffered here; beyond it TCP reading is paused (or, while feeding, refused). */
     private readonly maxPending = 64 * 1024,
+    /** Bytes already read from TCP for this connection (after a PROXY protocol header). */
+    initial: Buffer = Buffer.alloc(0),
   ) {
     super({ allowHalfOpen: true });
     raw.on("data", this.onRawData);
     raw.on("end", this.onRawEnd);
+    if (initial.length > 0) this.onRawData(initial);
+    raw.resume();
   }
 
   get currentPhase(): GatePhase {
