@@ -5,6 +5,7 @@ import { FrelayError, describe } from "../errors";
 import { startEndToEnd, type ConnectOptions, type RelayedConnection } from "./connect";
 
 const MiB = 1024 * 1024;
+const PING_WHILE_WAITING_MS = 200;
 
 /**
  * The party side over HTTP/2 (SPEC 7), to the relay's direct listener (ALPN h2) or a front:
@@ -42,6 +43,14 @@ export function connectH2(opts: ConnectOptions): Promise<RelayedConnection> {
       { endStream: false },
     );
     stream.on("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `HTTP/2 stream to ${opts.relay} failed: ${describe(err)}`)));
+    // Some fronts (nginx 1.22 grpc_pass) queue the relay's response headers and send them only
+    // at the next event on the client's connection. Until the answer arrives, a PING now and
+    // then is that event; it carries no byte of the stream.
+    const nudge = setInterval(() => {
+      if (!session.destroyed) session.ping(() => undefined);
+    }, PING_WHILE_WAITING_MS);
+    stream.once("response", () => clearInterval(nudge));
+    stream.once("close", () => clearInterval(nudge));
     stream.once("response", (headers) => {
       const status = Number(headers[":status"]);
       const mode = Number(headers["frelay-mode"]);

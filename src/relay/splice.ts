@@ -9,6 +9,9 @@ export interface SpliceStats {
 
 export type SpliceEnd = "done" | "error" | "idle" | "closed";
 
+/** After both directions ended: how long the last bytes may take to drain before the cut. */
+const FLUSH_GRACE_MS = 30_000;
+
 /**
  * Copies raw bytes both ways between two paired streams.
  *
@@ -23,6 +26,7 @@ export type SpliceEnd = "done" | "error" | "idle" | "closed";
 export class Splice {
   readonly stats: SpliceStats = { aToB: 0, bToA: 0 };
   private endedDirections = 0;
+  private closedSides = 0;
   private finished = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastSeenBytes = -1;
@@ -37,8 +41,12 @@ export class Splice {
     this.direction(b, a.stream, "bToA");
     for (const s of [a.stream, b.stream]) {
       s.on("error", (err: Error) => this.finish("error", err));
-      // Both FINs passed on means a clean end, even if a socket closes before 'finish' is seen.
-      s.on("close", () => this.finish(this.endedDirections === 2 ? "done" : "closed"));
+      // Before both directions ended, a close is an abort. After, each side closes once its own
+      // last bytes are out; the session is done when both have, never by cutting the slower one.
+      s.on("close", () => {
+        if (this.endedDirections < 2) this.finish("closed");
+        else if (++this.closedSides === 2) this.finish("done");
+      });
     }
     if (idleMs > 0) this.armIdle(idleMs);
   }
@@ -66,16 +74,16 @@ export class Splice {
     src.resume();
   }
 
-  /** Both FINs passed on: close once our FINs (and the data before them) have been written. */
+  /**
+   * Both directions have ended. Each side closes by itself once its last bytes are delivered
+   * (a socket after its FIN; an HTTP/2 stream after END_STREAM both ways), and its 'close' ends
+   * the session. Not on 'finish': for an HTTP/2 stream that only means the bytes reached
+   * nghttp2's queue, and destroying it there would drop a tail still held by flow control.
+   * A peer that never takes its last bytes is cut after a bounded grace.
+   */
   private finishWhenFlushed(): void {
-    let pending = 2;
-    const done = () => {
-      if (--pending === 0) this.finish("done");
-    };
-    for (const s of [this.a.stream, this.b.stream]) {
-      if (s.writableFinished) done();
-      else s.once("finish", done);
-    }
+    const grace = setTimeout(() => this.finish("done"), FLUSH_GRACE_MS);
+    grace.unref();
   }
 
   private armIdle(idleMs: number): void {
