@@ -4,18 +4,20 @@ import { FrelayError } from "../errors";
 import type { Output } from "./output";
 
 export interface ConnectFlags extends Partial<Record<keyof PartySettings, string>> {
+  h2?: boolean;
+  path?: string;
   listen?: string;
   forward?: string;
   timeout?: string;
 }
 
 export async function cmdConnect(dest: string | undefined, flags: ConnectFlags, io: Output): Promise<number> {
-  const { listen, forward, timeout, ...settingFlags } = flags;
+  const { listen, forward, timeout, h2, path, ...settingFlags } = flags;
   if (listen && forward) throw new FrelayError("FRELAY_ERR_USAGE", "--listen and --forward cannot be combined (pick one mode)");
   const settings = resolveSettings({ ...settingFlags, ...(dest ? { dest } : {}) }, process.env);
   const timeoutMs = timeout === undefined ? undefined : Number(timeout) * 1000;
   if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new FrelayError("FRELAY_ERR_USAGE", `--timeout ${timeout} is not a number of seconds above 0`);
-  const opts = { ...settings, ...(timeoutMs ? { timeoutMs } : {}) };
+  const opts = { ...settings, ...(timeoutMs ? { timeoutMs } : {}), ...(h2 ? { transport: "h2" as const, path: path ?? "/frelay" } : {}) };
   if (listen) {
     const h = await runListen(opts, listen, io.err);
     io.err(`frelay connect: listening on ${h.address?.address}:${h.address?.port}; each connection is relayed to ${settings.dest}`);

@@ -110,6 +110,8 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("--party-cert <pem|path>", "this party's end-to-end certificate ($PARTY_CERT)")
     .option("--party-key <pem|path>", "its key ($PARTY_KEY)")
     .option("--tag <tag>", "pairing tag ($TAG)")
+    .option("--h2", "use the HTTP/2 transport (direct ALPN h2, or through an HTTP/2 front)")
+    .option("--path <prefix>", "with --h2: the path prefix the relay or front serves", "/frelay")
     .option("--listen <host:port>", "accept local connections and relay each one")
     .option("--forward <host:port>", "connect each relayed session to this local service")
     .option("--timeout <seconds>", "give up if not paired within this time (default 120)")

@@ -92,6 +92,16 @@ describe("frelay connect, the CLI party", () => {
     echo.close();
   });
 
+  it("--h2: the CLI party over HTTP/2 pairs with a stream party", async () => {
+    const input = crypto.randomBytes(200_000);
+    const sender = runCli(["connect", "--h2"], { env: envFor(fx, "2.user1", "3.user1", relay.address), input });
+    await relay.waitFor((e) => e["event"] === "waiting" && e["identity"] === "2.user1");
+    const receiver = await runCli(["connect"], { env: envFor(fx, "3.user1", "2.user1", relay.address) });
+    assert.equal(receiver.code, 0, receiver.stderr);
+    assert.equal(sha256(receiver.stdoutBytes), sha256(input));
+    assert.equal((await sender).code, 0);
+  });
+
   it("missing settings are named in one line, exit 2", async () => {
     const r = await runCli(["connect"], { env: { RELAY: "", RELAY_CA: "", DEST: "" } });
     assert.equal(r.code, 2);
