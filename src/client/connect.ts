@@ -2,6 +2,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { parseHostPort } from "../config/address";
 import { FrelayError, describe } from "../errors";
+import { verifyError } from "../transport/peer-identity";
 import { RecordGate } from "../transport/record-gate";
 import { JsonObjectScanner, MAX_REQUEST_BYTES } from "../transport/request";
 import type { Duplex } from "node:stream";
@@ -32,11 +33,13 @@ const DEFAULT_TIMEOUT_MS = 120_000;
  * that the peer's certificate chains to the user CA and names the requested DestParty.
  */
 export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
-  if (opts.transport === "h2") return connectH2(opts);
-  const addr = parseHostPort(opts.relay);
-  if (typeof addr === "string" || addr.kind !== "tcp") {
-    return Promise.reject(new FrelayError("FRELAY_ERR_USAGE", `RELAY ${typeof addr === "string" ? addr : "must be host:port"}`));
+  let addr: { host: string; port: number };
+  try {
+    addr = relayAddress(opts.relay);
+  } catch (err) {
+    return Promise.reject(err);
   }
+  if (opts.transport === "h2") return connectH2(opts, addr);
   return new Promise((resolve, reject) => {
     const raw = net.connect({ host: addr.host, port: addr.port, allowHalfOpen: true });
     raw.setNoDelay(true);
@@ -102,6 +105,13 @@ export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
   });
 }
 
+/** RELAY as host and port, or a usage error naming the setting. */
+function relayAddress(text: string): { host: string; port: number } {
+  const addr = parseHostPort(text);
+  if (typeof addr === "string" || addr.kind !== "tcp") throw new FrelayError("FRELAY_ERR_USAGE", `RELAY ${typeof addr === "string" ? addr : "must be host:port"}`);
+  return addr;
+}
+
 function parseReply(text: string): { mode: 1 | 2 } | { refused: FrelayError } {
   let reply: { Mode?: unknown; Code?: unknown; Error?: unknown };
   try {
@@ -144,11 +154,11 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
     });
     socket.once("error", (err) => reject(new FrelayError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
     socket.once("secure", () => {
-      const verifyError = (socket as unknown as { ssl?: { verifyError?: () => Error | null } }).ssl?.verifyError?.();
+      const verdict = verifyError(socket);
       const cert = socket.getPeerCertificate();
       const problem =
-        verifyError === undefined ? "cannot read the verification result"
-        : verifyError ? `certificate rejected: ${verifyError.message}`
+        verdict === undefined ? "cannot read the verification result"
+        : verdict ? `certificate rejected: ${verdict.message}`
         : !cert || Object.keys(cert).length === 0 ? "no certificate"
         : wrongPeer(cert)?.message;
       if (problem) {

@@ -1,6 +1,5 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { parseHostPort } from "../config/address";
 import { FrelayError, describe } from "../errors";
 import { startEndToEnd, type ConnectOptions, type RelayedConnection } from "./connect";
 
@@ -13,11 +12,7 @@ const PING_WHILE_WAITING_MS = 200;
  * then end-to-end mutual TLS over the request/response bodies. One HTTP/2 session per
  * connection, closed with it.
  */
-export function connectH2(opts: ConnectOptions): Promise<RelayedConnection> {
-  const addr = parseHostPort(opts.relay);
-  if (typeof addr === "string" || addr.kind !== "tcp") {
-    return Promise.reject(new FrelayError("FRELAY_ERR_USAGE", `RELAY ${typeof addr === "string" ? addr : "must be host:port"}`));
-  }
+export function connectH2(opts: ConnectOptions, addr: { host: string; port: number }): Promise<RelayedConnection> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
     const session = http2.connect(`https://${net.isIPv6(addr.host) ? `[${addr.host}]` : addr.host}:${addr.port}`, {

@@ -37,6 +37,49 @@ function pkiReplacements(fx: Fixture): [string, string][] {
   ];
 }
 
+/** nginx in the foreground on `port`, with the rendered contrib file included where it belongs. */
+async function startNginx(parent: string, port: number, contrib: { file: string; replacements: [string, string][]; stream: boolean }): Promise<RunningServer> {
+  const dir = fs.mkdtempSync(path.join(parent, "nginx-"));
+  const name = path.basename(contrib.file);
+  fs.writeFileSync(path.join(dir, name), renderContrib(contrib.file, contrib.replacements));
+  const temps = ["body", "proxy", "fastcgi", "uwsgi", "scgi"];
+  for (const t of temps) fs.mkdirSync(path.join(dir, t));
+  const include = `include ${dir}/${name};`;
+  fs.writeFileSync(
+    path.join(dir, "nginx.conf"),
+    [
+      contrib.stream ? "load_module /usr/lib/nginx/modules/ngx_stream_module.so;" : "",
+      `daemon off; user root; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;`,
+      "events { worker_connections 256; }",
+      contrib.stream ? include : `http { access_log off; ${temps.map((t) => `${t === "body" ? "client_body" : t}_temp_path ${dir}/${t};`).join(" ")} ${include} }`,
+      "",
+    ].join("\n"),
+  );
+  return runServer("nginx", ["-c", path.join(dir, "nginx.conf"), "-p", dir], port, path.join(dir, "out.log"));
+}
+
+/** HAProxy from contrib/haproxy/frelay.cfg: `listen` says which of its two frontends is under test. */
+async function startHaproxy(fx: Fixture, opts: { listen: "passthrough" | "h2"; port: number; fronting: number; relay: string }): Promise<RunningServer> {
+  const dir = fs.mkdtempSync(path.join(fx.dir, "haproxy-"));
+  const pem = path.join(dir, "haproxy.pem");
+  fs.writeFileSync(pem, fs.readFileSync(path.join(fx.certsDir, "relay.pem"), "utf8") + fs.readFileSync(path.join(fx.certsDir, "relay.key"), "utf8"), { mode: 0o600 });
+  const unused = await freePort();
+  const [passthrough, h2] = opts.listen === "passthrough" ? [opts.port, unused] : [unused, opts.port];
+  fs.writeFileSync(
+    path.join(dir, "haproxy.cfg"),
+    renderContrib("haproxy/frelay.cfg", [
+      ["/etc/frelay/certs/relay-ca.pem", path.join(fx.certsDir, "relay-ca.pem")],
+      ["/etc/frelay/haproxy.pem", pem],
+      ["maxconn 20000", "maxconn 1000"], // HAProxy wants 2 fds per connection at start
+      ["bind :443", `bind 127.0.0.1:${passthrough}`],
+      ["bind :8443", `bind 127.0.0.1:${h2}`],
+      ["127.0.0.1:13490", `127.0.0.1:${opts.fronting}`],
+      ["127.0.0.1:6000", opts.relay],
+    ]),
+  );
+  return runServer("haproxy", ["-f", path.join(dir, "haproxy.cfg"), "-db"], opts.port, path.join(dir, "out.log"));
+}
+
 describe("behind HTTP/2 fronts that terminate TLS (fronting.address, h2c)", () => {
   let fx: Fixture;
   let relay: RunningRelay;
@@ -58,17 +101,11 @@ describe("behind HTTP/2 fronts that terminate TLS (fronting.address, h2c)", () =
     let port: number;
     before(async () => {
       port = await freePort();
-      const dir = fs.mkdtempSync(path.join(fx.dir, "nginx-"));
-      for (const t of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) fs.mkdirSync(path.join(dir, t));
-      fs.writeFileSync(path.join(dir, "frelay-h2.conf"), renderContrib("nginx/frelay-h2.conf", [...pkiReplacements(fx), ["listen 443", `listen 127.0.0.1:${port}`], ["127.0.0.1:13490", `127.0.0.1:${fronting}`]]));
-      fs.writeFileSync(
-        path.join(dir, "nginx.conf"),
-        `daemon off; user root; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
-       uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi; include ${dir}/frelay-h2.conf; }\n`,
-      );
-      server = await runServer("nginx", ["-c", path.join(dir, "nginx.conf"), "-p", dir], port, path.join(dir, "out.log"));
+      server = await startNginx(fx.dir, port, {
+        file: "nginx/frelay-h2.conf",
+        replacements: [...pkiReplacements(fx), ["listen 443", `listen 127.0.0.1:${port}`], ["127.0.0.1:13490", `127.0.0.1:${fronting}`]],
+        stream: false,
+      });
     });
     after(() => server?.stop());
 
@@ -129,23 +166,7 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
     let port: number;
     before(async () => {
       port = await freePort();
-      const dir = fs.mkdtempSync(path.join(fx.dir, "haproxy-"));
-      const pem = path.join(dir, "haproxy.pem");
-      fs.writeFileSync(pem, fs.readFileSync(path.join(fx.certsDir, "relay.pem"), "utf8") + fs.readFileSync(path.join(fx.certsDir, "relay.key"), "utf8"), { mode: 0o600 });
-      const unused = await freePort();
-      fs.writeFileSync(
-        path.join(dir, "haproxy.cfg"),
-        renderContrib("haproxy/frelay.cfg", [
-          ["/etc/frelay/certs/relay-ca.pem", path.join(fx.certsDir, "relay-ca.pem")],
-          ["/etc/frelay/haproxy.pem", pem],
-          ["maxconn 20000", "maxconn 1000"], // HAProxy wants 2 fds per connection at start
-          ["bind :443", `bind 127.0.0.1:${unused}`],
-          ["bind :8443", `bind 127.0.0.1:${port}`],
-          ["127.0.0.1:13490", `127.0.0.1:${fronting}`],
-          ["127.0.0.1:6000", relay.address],
-        ]),
-      );
-      server = await runServer("haproxy", ["-f", path.join(dir, "haproxy.cfg"), "-db"], port, path.join(dir, "out.log"));
+      server = await startHaproxy(fx, { listen: "h2", port, fronting, relay: relay.address });
     });
     after(() => server?.stop());
 
@@ -179,27 +200,9 @@ describe("behind TLS-passthrough fronts with PROXY protocol (proxy_protocol: tru
       let port: number;
       before(async () => {
         port = await freePort();
-        const dir = fs.mkdtempSync(path.join(fx.dir, "pass-"));
-        if (isNginx) {
-          fs.writeFileSync(path.join(dir, "frelay-stream.conf"), renderContrib("nginx/frelay-stream.conf", [["listen 443", `listen 127.0.0.1:${port}`], ["127.0.0.1:6000", relay.address]]));
-          fs.writeFileSync(
-            path.join(dir, "nginx.conf"),
-            `load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-daemon off; user root; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-include ${dir}/frelay-stream.conf;\n`,
-          );
-          server = await runServer("nginx", ["-c", path.join(dir, "nginx.conf"), "-p", dir], port, path.join(dir, "out.log"));
-        } else {
-          const pem = path.join(dir, "haproxy.pem");
-          fs.writeFileSync(pem, fs.readFileSync(path.join(fx.certsDir, "relay.pem"), "utf8") + fs.readFileSync(path.join(fx.certsDir, "relay.key"), "utf8"), { mode: 0o600 });
-          const unused = await freePort();
-          fs.writeFileSync(
-            path.join(dir, "haproxy.cfg"),
-            renderContrib("haproxy/frelay.cfg", [["/etc/frelay/certs/relay-ca.pem", path.join(fx.certsDir, "relay-ca.pem")], ["/etc/frelay/haproxy.pem", pem], ["maxconn 20000", "maxconn 1000"], ["bind :443", `bind 127.0.0.1:${port}`], ["bind :8443", `bind 127.0.0.1:${unused}`], ["127.0.0.1:13490", `127.0.0.1:${fronting}`], ["127.0.0.1:6000", relay.address]]),
-          );
-          server = await runServer("haproxy", ["-f", path.join(dir, "haproxy.cfg"), "-db"], port, path.join(dir, "out.log"));
-        }
+        server = isNginx
+          ? await startNginx(fx.dir, port, { file: "nginx/frelay-stream.conf", replacements: [["listen 443", `listen 127.0.0.1:${port}`], ["127.0.0.1:6000", relay.address]], stream: true })
+          : await startHaproxy(fx, { listen: "passthrough", port, fronting, relay: relay.address });
       });
       after(() => server?.stop());
 
