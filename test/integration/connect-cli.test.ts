@@ -94,9 +94,10 @@ describe("frelay connect, the CLI party", () => {
 
   it("--h2: the CLI party over HTTP/2 pairs with a stream party", async () => {
     const input = crypto.randomBytes(200_000);
-    const sender = runCli(["connect", "--h2"], { env: envFor(fx, "2.user1", "3.user1", relay.address), input });
-    await relay.waitFor((e) => e["event"] === "waiting" && e["identity"] === "2.user1");
-    const receiver = await runCli(["connect"], { env: envFor(fx, "3.user1", "2.user1", relay.address) });
+    // Its own tag: the --forward party of the test before still waits for 2.user1 untagged.
+    const sender = runCli(["connect", "--h2"], { env: { ...envFor(fx, "2.user1", "3.user1", relay.address), TAG: "h2cli" }, input });
+    await relay.waitFor((e) => e["event"] === "waiting" && e["identity"] === "2.user1" && e["tag"] === "h2cli");
+    const receiver = await runCli(["connect"], { env: { ...envFor(fx, "3.user1", "2.user1", relay.address), TAG: "h2cli" } });
     assert.equal(receiver.code, 0, receiver.stderr);
     assert.equal(sha256(receiver.stdoutBytes), sha256(input));
     assert.equal((await sender).code, 0);
