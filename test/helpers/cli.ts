@@ -79,10 +79,12 @@ export async function startForeground(configFile: string): Promise<RunningRelay>
       const timer = setTimeout(() => reject(new Error(`relay log never showed the expected event; stderr: ${stderr}`)), timeoutMs);
       waiters.push({ pred, resolve: (e) => (clearTimeout(timer), resolve(e)) });
     });
-  const listen = await Promise.race([
-    waitFor((e) => e["event"] === "listen"),
+  // 'ready' comes after every listener, the control socket, the pidfile and the watcher.
+  await Promise.race([
+    waitFor((e) => e["event"] === "ready"),
     exited.then((code) => Promise.reject(new Error(`relay exited with ${code}: ${stderr}`))),
   ]);
+  const listen = await waitFor((e) => e["event"] === "listen" && e["transport"] === "stream");
   const address = String(listen["address"]);
   const port = Number(address.slice(address.lastIndexOf(":") + 1));
   return {
