@@ -1,4 +1,5 @@
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { startEndToEnd, type RelayedConnection } from "../../src/client/connect";
 import type { PartySettings } from "../../src/client/settings";
 
@@ -7,9 +8,9 @@ import type { PartySettings } from "../../src/client/settings";
  * certificate header, as nginx/Apache/HAProxy would. Resolves with the end-to-end connection,
  * or rejects with the HTTP status and body of a refusal.
  */
-export function viaH2c(url: string, s: PartySettings, certHeader: Record<string, string>, path = "/frelay"): Promise<RelayedConnection> {
+export function viaH2c(url: string, s: PartySettings, certHeader: Record<string, string>, path = "/frelay", unixSocket?: string): Promise<RelayedConnection> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(url);
+    const session = http2.connect(url, unixSocket ? { createConnection: () => net.connect(unixSocket) } : {});
     session.on("error", reject);
     const stream = session.request({ ":method": "POST", ":path": `${path}/connect`, "frelay-dest": s.dest, "frelay-tag": s.tag, ...certHeader }, { endStream: false });
     stream.on("error", reject);
