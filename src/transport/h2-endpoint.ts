@@ -123,10 +123,6 @@ export class H2Endpoint {
     this.relay.submit(new H2Party(request, stream));
   }
 
-  get sessionCount(): number {
-    return this.sessions.size;
-  }
-
   /** server.close() leaves sessions open: close them, streams and all. */
   destroyAll(): void {
     for (const s of this.sessions) s.destroy();

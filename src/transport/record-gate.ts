@@ -49,10 +49,6 @@ export class RecordGate extends Duplex {
     raw.resume();
   }
 
-  get currentPhase(): GatePhase {
-    return this.phase;
-  }
-
   private readonly onRawData = (chunk: Buffer): void => {
     if (this.phase === "streaming") {
       if (!this.push(chunk)) this.raw.pause();
@@ -167,10 +163,6 @@ export class RecordGate extends Duplex {
     this.raw.off("data", this.onRawData);
     this.raw.off("end", this.onRawEnd);
     return this.detachPending();
-  }
-
-  get tcpEnded(): boolean {
-    return this.rawEnded;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
