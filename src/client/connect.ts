@@ -6,7 +6,7 @@ import { verifyError } from "../transport/peer-identity";
 import { RecordGate } from "../transport/record-gate";
 import { JsonObjectScanner, MAX_REQUEST_BYTES } from "../transport/request";
 import type { Duplex } from "node:stream";
-import { connectH2 } from "./h2-connect";
+import { dialRelayH2 } from "./h2-connect";
 import type { PartySettings } from "./settings";
 
 export interface ConnectOptions extends PartySettings {
@@ -27,19 +27,55 @@ export interface RelayedConnection {
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
+/** The bare TCP connection after the relay's reply: what the end-to-end TLS runs over. */
+export interface DialedRelay {
+  socket: net.Socket;
+  mode: 1 | 2;
+  /** performance.now() when the request was written and when the reply completed. */
+  requestedAt: number;
+  repliedAt: number;
+}
+
 /**
  * The party side of SPEC 5 and 6: mutual TLS to the relay, the request, the reply, then
  * end-to-end mutual TLS on the bare TCP connection in the role the relay assigned, verifying
  * that the peer's certificate chains to the user CA and names the requested DestParty.
  */
-export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
+export async function connect(opts: ConnectOptions): Promise<RelayedConnection> {
+  const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const { carrier, mode, discard, release } =
+    opts.transport === "h2"
+      ? await dialRelayH2(opts, relayAddress(opts.relay)).then((d) => ({ carrier: d.stream as Duplex, mode: d.mode, discard: () => d.session.destroy(), release: () => d.session.close() }))
+      : await dialRelay(opts).then((d) => ({ carrier: d.socket as Duplex, mode: d.mode, discard: () => d.socket.destroy(), release: () => undefined }));
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new FrelayError("FRELAY_ERR_CONNECT", `no end-to-end TLS with ${opts.dest} before the deadline`)), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    const socket = await Promise.race([startEndToEnd(carrier, mode, opts), timeout]);
+    // One HTTP/2 session per h2 party: it closes (gracefully) with the end-to-end connection.
+    socket.once("close", release);
+    return { socket, mode };
+  } catch (err) {
+    discard();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The relay half of SPEC 5: mutual TLS to the relay, the request, the reply and its
+ * close_notify, and nothing more. Resolves with the bare TCP connection, its first unread bytes
+ * put back, ready for the end-to-end TLS (or, in the benchmark, for raw bytes).
+ */
+export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
   let addr: { host: string; port: number };
   try {
     addr = relayAddress(opts.relay);
   } catch (err) {
     return Promise.reject(err);
   }
-  if (opts.transport === "h2") return connectH2(opts, addr);
   return new Promise((resolve, reject) => {
     const raw = net.connect({ host: addr.host, port: addr.port, allowHalfOpen: true });
     raw.setNoDelay(true);
@@ -54,7 +90,9 @@ export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const timer = setTimeout(() => fail(new FrelayError("FRELAY_ERR_CONNECT", `no pairing with ${opts.dest} within ${timeoutMs / 1000}s`)), timeoutMs);
     raw.once("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `cannot reach relay ${opts.relay}: ${describe(err)}`)));
-    raw.once("close", () => fail(new FrelayError("FRELAY_ERR_CONNECT", `relay ${opts.relay} closed the connection before pairing`)));
+    const onClose = () => fail(new FrelayError("FRELAY_ERR_CONNECT", `relay ${opts.relay} closed the connection before pairing`));
+    raw.once("close", onClose);
+    let requestedAt = 0;
 
     raw.once("connect", () => {
       const gate = new RecordGate(raw);
@@ -70,10 +108,12 @@ export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
       gate.on("error", (err: Error) => fail(new FrelayError("FRELAY_ERR_CONNECT", `relay ${opts.relay}: ${describe(err)}`)));
       outer.on("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `TLS with relay ${opts.relay} failed: ${describe(err)}`)));
       outer.once("secureConnect", () => {
+        requestedAt = performance.now();
         outer.write(JSON.stringify({ DestParty: opts.dest, Tag: opts.tag }));
       });
       const scanner = new JsonObjectScanner(MAX_REQUEST_BYTES, "reply", "the relay is not a frelay/Flock relay");
       let mode: 1 | 2 | undefined;
+      let repliedAt = 0;
       outer.on("data", (chunk: Buffer) => {
         if (mode !== undefined) return fail(new FrelayError("FRELAY_ERR_PEER", "relay sent data after its reply"));
         const r = scanner.push(chunk);
@@ -82,6 +122,7 @@ export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
         const reply = parseReply(r.text);
         if ("refused" in reply) return fail(reply.refused);
         mode = reply.mode;
+        repliedAt = performance.now();
       });
       // close_notify: the outer TLS is over. The gate fed TLS one record per turn and this
       // fires within the turn of the close_notify record, so every later byte is still
@@ -91,15 +132,12 @@ export function connect(opts: ConnectOptions): Promise<RelayedConnection> {
         const leftover = gate.detach();
         outer.destroy();
         if (leftover.length > 0) raw.unshift(leftover);
-        startEndToEnd(raw, mode, opts).then(
-          (socket) => {
-            if (done) return socket.destroy();
-            done = true;
-            clearTimeout(timer);
-            resolve({ socket, mode: mode as 1 | 2 });
-          },
-          (err: Error) => fail(err),
-        );
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        raw.off("close", onClose);
+        raw.removeAllListeners("error");
+        resolve({ socket: raw, mode, requestedAt, repliedAt });
       });
     });
   });

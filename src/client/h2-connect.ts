@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { FrelayError, describe } from "../errors";
-import { startEndToEnd, type ConnectOptions, type RelayedConnection } from "./connect";
+import type { ConnectOptions } from "./connect";
 
 const MiB = 1024 * 1024;
 const PING_WHILE_WAITING_MS = 200;
@@ -12,7 +12,15 @@ const PING_WHILE_WAITING_MS = 200;
  * then end-to-end mutual TLS over the request/response bodies. One HTTP/2 session per
  * connection, closed with it.
  */
-export function connectH2(opts: ConnectOptions, addr: { host: string; port: number }): Promise<RelayedConnection> {
+/** The paired HTTP/2 stream before the end-to-end TLS: what it runs over. */
+export interface DialedRelayH2 {
+  stream: http2.ClientHttp2Stream;
+  session: http2.ClientHttp2Session;
+  mode: 1 | 2;
+}
+
+/** The relay half over HTTP/2: the POST, the wait, and the 200 + frelay-mode answer. */
+export function dialRelayH2(opts: ConnectOptions, addr: { host: string; port: number }): Promise<DialedRelayH2> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   return new Promise((resolve, reject) => {
     const session = http2.connect(`https://${net.isIPv6(addr.host) ? `[${addr.host}]` : addr.host}:${addr.port}`, {
@@ -60,16 +68,10 @@ export function connectH2(opts: ConnectOptions, addr: { host: string; port: numb
         });
         return;
       }
-      startEndToEnd(stream, mode, opts).then(
-        (socket) => {
-          if (done) return socket.destroy();
-          done = true;
-          clearTimeout(timer);
-          socket.once("close", () => session.close());
-          resolve({ socket, mode });
-        },
-        (err: Error) => fail(err),
-      );
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ stream, session, mode });
     });
   });
 }
