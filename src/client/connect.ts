@@ -16,6 +16,12 @@ export interface ConnectOptions extends PartySettings {
   transport?: "stream" | "h2";
   /** h2 only: the path prefix the relay or front serves (default "/frelay"). */
   path?: string;
+  /**
+   * Send the request only once the relay has finished its side of the handshake (its TLS 1.3
+   * session ticket arrived), so the request → reply time is the pairing step alone. The
+   * benchmark's latency probe; parties normally send at once.
+   */
+  requestAfterHandshake?: boolean;
 }
 
 export interface RelayedConnection {
@@ -29,6 +35,7 @@ const DEFAULT_TIMEOUT_MS = 120_000;
 
 /** The bare TCP connection after the relay's reply: what the end-to-end TLS runs over. */
 export interface DialedRelay {
+  /** Paused, its first unread bytes put back: attach a reader, then resume() (TLS does both). */
   socket: net.Socket;
   mode: 1 | 2;
   /** performance.now() when the request was written and when the reply completed. */
@@ -107,9 +114,13 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
       });
       gate.on("error", (err: Error) => fail(new FrelayError("FRELAY_ERR_CONNECT", `relay ${opts.relay}: ${describe(err)}`)));
       outer.on("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `TLS with relay ${opts.relay} failed: ${describe(err)}`)));
-      outer.once("secureConnect", () => {
+      const sendRequest = () => {
         requestedAt = performance.now();
         outer.write(JSON.stringify({ DestParty: opts.dest, Tag: opts.tag }));
+      };
+      outer.once("secureConnect", () => {
+        if (!opts.requestAfterHandshake || outer.getProtocol() !== "TLSv1.3") sendRequest();
+        else outer.once("session", () => setImmediate(sendRequest));
       });
       const scanner = new JsonObjectScanner(MAX_REQUEST_BYTES, "reply", "the relay is not a frelay/Flock relay");
       let mode: 1 | 2 | undefined;

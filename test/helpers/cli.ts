@@ -50,8 +50,8 @@ export interface RunningRelay {
 }
 
 /** `frelay start --fg -c <config>` as a child process; the port comes from its `listen` event. */
-export async function startForeground(configFile: string): Promise<RunningRelay> {
-  const proc = spawn(process.execPath, [FRELAY_BIN, "start", "--fg", "-c", configFile], { stdio: ["ignore", "pipe", "pipe"] });
+export async function startForeground(configFile: string, nodeArgs: string[] = []): Promise<RunningRelay> {
+  const proc = spawn(process.execPath, [...nodeArgs, FRELAY_BIN, "start", "--fg", "-c", configFile], { stdio: ["ignore", "pipe", "pipe"] });
   const events: Record<string, unknown>[] = [];
   const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
   let stderr = "";

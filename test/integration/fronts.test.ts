@@ -7,6 +7,7 @@ import { connect, type ConnectOptions, type RelayedConnection } from "../../src/
 import type { Fixture } from "../helpers/fixture";
 import { freePort, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { missing, renderContrib, runServer, type RunningServer } from "../helpers/fronts";
+import { pkiReplacements, startNginx, startNginxH2 } from "../helpers/nginx";
 import { viaH2c } from "../helpers/h2c-front";
 import { readAll, sha256 } from "../helpers/streams";
 
@@ -26,36 +27,6 @@ async function exchangeThrough(fronted: Promise<RelayedConnection>, other: Promi
   assert.equal(sha256(upGot), sha256(up), "fronted → other");
   o.socket.end(down);
   assert.equal(sha256(await gotDown), sha256(down), "other → fronted");
-}
-
-/** The relay's PKI paths, to replace the contrib files' /etc/frelay defaults. */
-function pkiReplacements(fx: Fixture): [string, string][] {
-  return [
-    ["/etc/frelay/certs/relay-ca.pem", path.join(fx.certsDir, "relay-ca.pem")],
-    ["/etc/frelay/certs/relay.pem", path.join(fx.certsDir, "relay.pem")],
-    ["/etc/frelay/certs/relay.key", path.join(fx.certsDir, "relay.key")],
-  ];
-}
-
-/** nginx in the foreground on `port`, with the rendered contrib file included where it belongs. */
-async function startNginx(parent: string, port: number, contrib: { file: string; replacements: [string, string][]; stream: boolean }): Promise<RunningServer> {
-  const dir = fs.mkdtempSync(path.join(parent, "nginx-"));
-  const name = path.basename(contrib.file);
-  fs.writeFileSync(path.join(dir, name), renderContrib(contrib.file, contrib.replacements));
-  const temps = ["body", "proxy", "fastcgi", "uwsgi", "scgi"];
-  for (const t of temps) fs.mkdirSync(path.join(dir, t));
-  const include = `include ${dir}/${name};`;
-  fs.writeFileSync(
-    path.join(dir, "nginx.conf"),
-    [
-      contrib.stream ? "load_module /usr/lib/nginx/modules/ngx_stream_module.so;" : "",
-      `daemon off; user root; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;`,
-      "events { worker_connections 256; }",
-      contrib.stream ? include : `http { access_log off; ${temps.map((t) => `${t === "body" ? "client_body" : t}_temp_path ${dir}/${t};`).join(" ")} ${include} }`,
-      "",
-    ].join("\n"),
-  );
-  return runServer("nginx", ["-c", path.join(dir, "nginx.conf"), "-p", dir], port, path.join(dir, "out.log"));
 }
 
 /** HAProxy from contrib/haproxy/frelay.cfg: `listen` says which of its two frontends is under test. */
@@ -101,11 +72,7 @@ describe("behind HTTP/2 fronts that terminate TLS (fronting.address, h2c)", () =
     let port: number;
     before(async () => {
       port = await freePort();
-      server = await startNginx(fx.dir, port, {
-        file: "nginx/frelay-h2.conf",
-        replacements: [...pkiReplacements(fx), ["listen 443", `listen 127.0.0.1:${port}`], ["127.0.0.1:13490", `127.0.0.1:${fronting}`]],
-        stream: false,
-      });
+      server = await startNginxH2(fx, port, fronting);
     });
     after(() => server?.stop());
 

@@ -1,0 +1,89 @@
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+
+/** Fields of /proc/<pid>/stat after the command name: [state, ppid, ...]. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return text.slice(text.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined; // the process is gone
+  }
+}
+
+/**
+ * CPU seconds a process has used so far, all its threads (0 if it is gone). From schedstat's
+ * nanosecond run time: utime/stime tick at 10 ms, too coarse for a forked child that moves a
+ * few MiB.
+ */
+export function cpuSeconds(pid: number): number {
+  let ns = 0;
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    }
+  } catch {
+    // the process (or a thread) is gone
+  }
+  return ns / 1e9;
+}
+
+/** The process and all its live descendants (socat forks one child per connection). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const ppid = Number(statFields(Number(name))?.[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid)!.push(Number(name));
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** CPU seconds of each process of a tree, to be compared with a later snapshot. */
+export function cpuSnapshot(root: number): Map<number, number> {
+  return new Map(processTree(root).map((pid) => [pid, cpuSeconds(pid)]));
+}
+
+/** CPU used between two snapshots by processes alive at the second (new ones count whole). */
+export function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, s] of after) total += s - (before.get(pid) ?? 0);
+  return total;
+}
+
+/** Resident set size in KiB, summed over a process tree. */
+export function rssKb(root: number, wholeTree = false): number {
+  let total = 0;
+  for (const pid of wholeTree ? processTree(root) : [root]) {
+    try {
+      const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
+      total += Number(line?.replace(/\D+/g, "") ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+/** Raises a running process's open-file limit (prlimit(1), as root); false if that failed. */
+export function raiseOpenFiles(pid: number, limit: number): boolean {
+  try {
+    execFileSync("prlimit", [`--pid=${pid}`, `--nofile=${limit}:${limit}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function openFileLimit(pid: number): number {
+  const line = fs.readFileSync(`/proc/${pid}/limits`, "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+  return Number(line?.split(/\s{2,}/)[1]) || 1024;
+}

@@ -1,0 +1,31 @@
+/** One line of the benchmark table; ratios are frelay/socat and frelay/ceiling. */
+export interface Row {
+  metric: string;
+  frelay: number;
+  socat?: number;
+  /** The load generator's own figure over a direct TCP connection. */
+  ceiling?: number;
+  target?: string;
+  met?: boolean;
+  lowerIsBetter?: boolean;
+}
+
+const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "" : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+export function printTable(rows: Row[]): void {
+  const header = ["metric", "frelay", "socat", "frelay/socat", "direct TCP", "target", "met"];
+  const lines = rows.map((r) => [
+    r.metric,
+    fmt(r.frelay),
+    fmt(r.socat),
+    r.socat ? `${(r.frelay / r.socat).toFixed(2)}×` : "",
+    fmt(r.ceiling),
+    r.target ?? "",
+    r.met === undefined ? "" : r.met ? "yes" : "NO",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  console.log(show(header));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const l of lines) console.log(show(l));
+}
