@@ -49,7 +49,7 @@ export type RawPair = BytePair & { close(): void; latencyMs: number; secondGotMo
  * bytes either way, so the benchmark sends raw bytes. The second party dials once the first has
  * had `staggerMs` to arrive, and its request → reply time is the pairing latency.
  */
-export async function relayPair(br: BenchRelay, tag: string, staggerMs = 0): Promise<RawPair> {
+export async function relayPair(br: { a: PartySettings; b: PartySettings }, tag: string, staggerMs = 0): Promise<RawPair> {
   const opts = (p: PartySettings): ConnectOptions => ({ ...p, tag, timeoutMs: 60_000, requestAfterHandshake: staggerMs > 0 });
   const first = dialRelay(opts(br.a));
   if (staggerMs > 0) await sleep(staggerMs);

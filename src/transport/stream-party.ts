@@ -14,6 +14,7 @@ const REFUSAL_LINGER_MS = 2000;
 export class StreamParty implements PendingParty {
   private settled = false;
   private goneCallbacks: (() => void)[] = [];
+  private readonly onRawClose = () => this.gone();
 
   constructor(
     readonly request: PartyRequest,
@@ -22,10 +23,9 @@ export class StreamParty implements PendingParty {
     private readonly gate: RecordGate,
     onViolation: (party: StreamParty, why: string) => void,
   ) {
-    const gone = () => this.gone();
-    raw.once("close", gone);
+    raw.once("close", this.onRawClose);
     // A FIN while waiting means the party gave up: it can no longer take part in a session.
-    gate.once("rawEnd", gone);
+    gate.once("rawEnd", this.onRawClose);
     gate.once("violation", (why: string) => {
       // Leave the relay's waiting table first, then refuse: the slot must not leak.
       this.notifyGone();
@@ -66,11 +66,20 @@ export class StreamParty implements PendingParty {
     this.settled = true;
     this.goneCallbacks = [];
     this.gate.release();
-    const finished = once(this.gate, "tlsFinished");
+    // Idle sessions are held by the thousand: nothing of the handshake (TLS socket, gate, this
+    // party) may stay reachable from the raw socket once it is handed over.
+    this.raw.off("close", this.onRawClose);
+    const settle = new AbortController();
+    const finished = once(this.gate, "tlsFinished", { signal: settle.signal });
+    const closed = once(this.raw, "close", { signal: settle.signal }).then(() => Promise.reject(new Error(`${this.request.identity} disconnected during the reply`)));
     // Exactly {"Mode":n} in one record, then close_notify; TCP stays open (see RecordGate).
     this.tlsSocket.write(JSON.stringify({ Mode: mode }));
     this.tlsSocket.end();
-    await Promise.race([finished, once(this.raw, "close").then(() => Promise.reject(new Error(`${this.request.identity} disconnected during the reply`)))]);
+    try {
+      await Promise.race([finished, closed]);
+    } finally {
+      settle.abort(); // unregisters the losing listener
+    }
     const leftover = this.gate.detach();
     this.tlsSocket.destroy();
     return { stream: this.raw, leftover };
