@@ -8,6 +8,7 @@ import { verifiedPeer } from "./peer-identity";
 import { formatHostPort } from "../config/address";
 import { parseProxyHeader } from "./proxy-protocol";
 import { RecordGate } from "./record-gate";
+import { peekAlpn } from "./client-hello";
 import { RequestScanner } from "./request";
 import { StreamParty, sendRefusal } from "./stream-party";
 import { FrelayError } from "../errors";
@@ -122,33 +123,51 @@ export class DirectListener {
     };
     const timer = setTimeout(() => fail(`no request within ${st.handshakeMs / 1000}s`), st.handshakeMs);
     raw.on("close", () => clearTimeout(timer));
-    if (!st.proxyProtocol) return this.startTls(raw, st, remote, fail, timer, Buffer.alloc(0));
+    // The ClientHello says which TLS this connection gets (see client-hello.ts).
+    const afterHello = (hello: { alpn: string[] }, bytes: Buffer) =>
+      hello.alpn.includes("h2") ? this.startNativeTls(raw, st, remote, fail, timer, bytes) : this.startTls(raw, st, remote, fail, timer, bytes);
+    const ended = () => fail("closed before its TLS handshake");
+    if (!st.proxyProtocol) return readUntil(raw, Buffer.alloc(0), peekAlpn, afterHello, ended);
 
     // PROXY protocol: the header names the real client; everything after it is TLS.
-    let head: Buffer = Buffer.alloc(0); // bounded: the parser fails a header above 4 KiB
-    const onHeaderData = (chunk: Buffer) => {
-      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-      const r = parseProxyHeader(head);
-      if (r.kind === "incomplete") return;
-      raw.off("data", onHeaderData);
-      raw.pause();
+    readUntil(raw, Buffer.alloc(0), parseProxyHeader, (r, head) => {
       if (r.kind === "error") return fail(r.reason);
       if (r.command === "proxy" && r.source) remote = formatHostPort(r.source.address, r.source.port);
-      this.startTls(raw, st, remote, fail, timer, head.subarray(r.consumed));
-    };
-    raw.on("data", onHeaderData);
+      readUntil(raw, head.subarray(r.consumed), peekAlpn, afterHello, ended);
+    }, ended);
   }
 
-  /** Mutual TLS over the connection (after any PROXY header), then the request or HTTP/2. */
-  private startTls(raw: net.Socket, st: TransportState, remote: string, fail: (reason: string) => void, timer: NodeJS.Timeout, initial: Buffer): void {
-    const gate = new RecordGate(raw, undefined, initial);
-    const tlsSocket = new tls.TLSSocket(gate, {
+  /**
+   * HTTP/2 (the client offered h2): Node's TLS runs natively on the TCP socket, with no JS
+   * stream in the data path. Nothing is ever handed back to raw TCP on this path.
+   */
+  private startNativeTls(raw: net.Socket, st: TransportState, remote: string, fail: (reason: string) => void, timer: NodeJS.Timeout, initial: Buffer): void {
+    if (initial.length > 0) raw.unshift(initial); // the TLSSocket reads these first
+    const tlsSocket = new tls.TLSSocket(raw, this.serverTlsOptions(st));
+    tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
+    tlsSocket.once("secure", () => {
+      const peer = verifiedPeer(tlsSocket);
+      if (!peer.ok) return fail(peer.reason);
+      if (tlsSocket.alpnProtocol !== "h2") return fail(`offered h2 but negotiated ${String(tlsSocket.alpnProtocol)}`);
+      clearTimeout(timer);
+      this.h2.adopt(tlsSocket, { peer, remote });
+    });
+  }
+
+  private serverTlsOptions(st: TransportState): tls.TLSSocketOptions {
+    return {
       isServer: true,
       secureContext: st.secureContext,
       requestCert: true,
       rejectUnauthorized: false, // checked in verifiedPeer(), which fails closed
       ALPNCallback: chooseAlpn,
-    });
+    };
+  }
+
+  /** Mutual TLS over the connection (after any PROXY header), then the request or HTTP/2. */
+  private startTls(raw: net.Socket, st: TransportState, remote: string, fail: (reason: string) => void, timer: NodeJS.Timeout, initial: Buffer): void {
+    const gate = new RecordGate(raw, undefined, initial);
+    const tlsSocket = new tls.TLSSocket(gate, this.serverTlsOptions(st));
     gate.on("error", (err: Error) => fail(describe(err)));
     tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
     tlsSocket.on("end", () => fail("closed before sending its request"));
@@ -157,7 +176,8 @@ export class DirectListener {
       const peer = verifiedPeer(tlsSocket);
       if (!peer.ok) return fail(peer.reason);
       if (tlsSocket.alpnProtocol === "h2") {
-        // HTTP/2 lives inside this TLS for good: no hand-off, so the gate just streams.
+        // HTTP/2 lives inside this TLS for good: no hand-off, so the gate just streams. (Only
+        // a client whose hello could not be read here gets h2 this way: see client-hello.ts.)
         clearTimeout(timer);
         tlsSocket.removeAllListeners("end");
         gate.stream();
@@ -196,4 +216,29 @@ export class DirectListener {
       tlsSocket.on("data", onData);
     });
   }
+}
+
+/**
+ * Collects bytes from `raw` until `parse` has what it needs (each parser bounds its input), then
+ * hands over the result and the bytes read, with `raw` paused and unhooked.
+ */
+function readUntil<R extends { kind: string }>(raw: net.Socket, initial: Buffer, parse: (buf: Buffer) => R | { kind: "incomplete" }, then: (result: R, bytes: Buffer) => void, ended: () => void): void {
+  let head = initial;
+  const check = (): boolean => {
+    const r = parse(head);
+    if (r.kind === "incomplete") return false;
+    raw.off("data", onData);
+    raw.off("end", ended);
+    raw.pause();
+    then(r as R, head);
+    return true;
+  };
+  const onData = (chunk: Buffer) => {
+    head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+    check();
+  };
+  if (initial.length > 0 && check()) return;
+  raw.on("data", onData);
+  raw.once("end", ended);
+  raw.resume(); // a previous readUntil left it paused
 }

@@ -67,6 +67,9 @@ export class H2Endpoint {
     // tls.Server clears it); http2 would then wait for a 'secureConnect' that never comes and
     // crash on the bytes already buffered. The handshake is done: say so.
     (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+    // The listener keeps TCP half-open for the stream protocol's sake; HTTP/2 has no use for a
+    // half-open connection, and a session would never learn that its client went away.
+    socket.once("end", () => socket.end());
     // 'session' fires synchronously inside emit('connection'): that is how the session learns
     // the identity the outer TLS established.
     this.adopting = origin;

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import * as fs from "node:fs";
 import { connect } from "../../src/client/connect";
+import { dialRelayH2 } from "../../src/client/h2-connect";
 import type { Fixture } from "../helpers/fixture";
 import { freePort, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair } from "../helpers/raw-party";
@@ -53,6 +54,16 @@ describe("HTTP/2 transport: direct ALPN h2 and h2c fronting", () => {
     assert.equal((await readAll(b.socket)).toString(), "question");
     b.socket.end("answer after the question ended");
     assert.equal((await readAll(a.socket)).toString(), "answer after the question ended");
+  });
+
+  it("an h2 party whose connection vanishes ends its session at once (the relay does not keep it half-open)", async () => {
+    const a = { ...fx.party("2.user1", "3.user1", relay.address, "vanish"), transport: "h2" as const, timeoutMs: 10000 };
+    const b = { ...fx.party("3.user1", "2.user1", relay.address, "vanish"), timeoutMs: 10000 };
+    const [x, y] = await Promise.all([dialRelayH2(a, { host: "127.0.0.1", port: relay.port }), connect(b).catch((e: Error) => e)]);
+    x.session.destroy(); // no RST_STREAM, no GOAWAY: the TCP connection just ends
+    const closed = await relay.waitFor((e) => e["event"] === "closed" && e["tag"] === "vanish", 5000);
+    assert.equal(closed["a"], "2.user1");
+    if (!(y instanceof Error)) y.socket.destroy();
   });
 
   it("refusals are HTTP statuses with a one-line body", async () => {
