@@ -118,11 +118,12 @@ export class Relay extends EventEmitter<RelayEvents> {
   private pair(waiter: Waiter, arriving: PendingParty, route: string): void {
     const a = waiter.party.request;
     const b = arriving.request;
-    this.emit("paired", a, b, route, Date.now() - waiter.since);
     // Mode 1 goes first to the party that arrived last: it becomes the end-to-end TLS server,
     // and must be reachable before the Mode 2 party (the client) sends its ClientHello.
     const rawB = arriving.accept(1);
     const rawA = waiter.party.accept(2);
+    // Replies first, bookkeeping after: logging a line costs as much as both replies.
+    this.emit("paired", a, b, route, Date.now() - waiter.since);
     Promise.all([rawA, rawB]).then(
       ([sa, sb]) => {
         this.sessions.start(a, sa, b, sb, route, this.policy.idleMs);
