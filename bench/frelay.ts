@@ -22,7 +22,8 @@ export async function startBenchRelay(extraConfig: Record<string, unknown> = {},
   const fx = makeFixture([["0", "user1"], ["1", "user1"]]);
   fx.writeConfig({
     timeouts: { handshake: "30s", pair: "120s", idle: "0s", drain: "1s" },
-    limits: { max_connections: 100_000, max_waiting_per_identity: 100_000 },
+    // The load generator dials from one address, hundreds of handshakes at a time.
+    limits: { max_connections: 100_000, max_waiting_per_identity: 100_000, max_handshakes_per_address: 100_000 },
     log: { level: "info" },
     ...extraConfig,
   });

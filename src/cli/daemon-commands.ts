@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import type { LogFileHealth } from "../log/file-sink";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadConfig, readDaemonPaths } from "../config/load";
@@ -130,6 +131,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
   }
   if (opts.json) return report(0, "running", "", status);
   const reload = status["last_reload"] as { ok: boolean; message: string; at: string } | null;
+  const log = status["log_file"] as ({ path: string } & LogFileHealth) | null;
   io.out(
     [
       `frelay is running (pid ${status["pid"]}, version ${status["version"]}, up ${formatUptime(Number(status["uptime_s"]))})`,
@@ -139,6 +141,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
       `  sessions:    ${status["active_sessions"]} active, ${status["connections"]} connections`,
       `  bytes:       ${status["bytes_relayed"]} relayed`,
       `  last reload: ${reload ? `${reload.ok ? reload.message : "FAILED, " + reload.message} at ${reload.at}` : "none"}`,
+      `  log file:    ${!log ? "none" : log.ok ? `${log.path}, ok` : `${log.path}, CANNOT BE WRITTEN since ${log.since} (${log.error}); ${log.dropped} lines dropped`}`,
     ].join("\n"),
   );
   return 0;

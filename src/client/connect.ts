@@ -22,6 +22,8 @@ export interface ConnectOptions extends PartySettings {
    * benchmark's latency probe; parties normally send at once.
    */
   requestAfterHandshake?: boolean;
+  /** Stream transport: the local address to connect from (multi-homed hosts). */
+  localAddress?: string;
 }
 
 export interface RelayedConnection {
@@ -84,7 +86,7 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
     return Promise.reject(err);
   }
   return new Promise((resolve, reject) => {
-    const raw = net.connect({ host: addr.host, port: addr.port, allowHalfOpen: true });
+    const raw = net.connect({ host: addr.host, port: addr.port, allowHalfOpen: true, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     raw.setNoDelay(true);
     let done = false;
     const fail = (err: Error) => {

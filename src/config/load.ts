@@ -33,7 +33,12 @@ export interface RelayConfig {
     readonly trustedProxies: readonly string[];
   };
   readonly timeouts: { readonly handshakeMs: number; readonly pairMs: number; readonly idleMs: number; readonly drainMs: number };
-  readonly limits: { readonly maxConnections: number; readonly maxWaitingPerIdentity: number };
+  readonly limits: {
+    readonly maxConnections: number;
+    readonly maxWaitingPerIdentity: number;
+    /** Connections from one client address not yet past their request (TLS, then the request). */
+    readonly maxHandshakesPerAddress: number;
+  };
   readonly pidfile: string;
   readonly controlSocket: string;
   readonly log: { readonly file: string; readonly level: LogLevel };
@@ -46,7 +51,7 @@ export interface RelayConfig {
 
 export const DEFAULTS = {
   timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "30s" },
-  limits: { max_connections: 20000, max_waiting_per_identity: 64 },
+  limits: { max_connections: 20000, max_waiting_per_identity: 64, max_handshakes_per_address: 256 },
   pidfile: "frelay.pid",
   control_socket: "frelay.sock",
   log: { file: "frelay.log", level: "info" as LogLevel },
@@ -281,6 +286,7 @@ export function loadConfig(file: string): RelayConfig {
     limits: {
       maxConnections: raw.limits?.max_connections ?? DEFAULTS.limits.max_connections,
       maxWaitingPerIdentity: raw.limits?.max_waiting_per_identity ?? DEFAULTS.limits.max_waiting_per_identity,
+      maxHandshakesPerAddress: raw.limits?.max_handshakes_per_address ?? DEFAULTS.limits.max_handshakes_per_address,
     },
     pidfile: path.resolve(dir, raw.pidfile ?? DEFAULTS.pidfile),
     controlSocket: path.resolve(dir, raw.control_socket ?? DEFAULTS.control_socket),

@@ -60,6 +60,7 @@ export const configSchema = {
       properties: {
         max_connections: { type: "integer", minimum: 1, maximum: 10_000_000 },
         max_waiting_per_identity: { type: "integer", minimum: 1, maximum: 1_000_000 },
+        max_handshakes_per_address: { type: "integer", minimum: 1, maximum: 1_000_000 },
       },
     },
     pidfile: nonEmpty,
@@ -89,7 +90,7 @@ export interface RawConfig {
   proxy_protocol?: boolean;
   fronting?: { address: string; path?: string; client_cert_header?: string; trusted_proxies?: string[] };
   timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string };
-  limits?: { max_connections?: number; max_waiting_per_identity?: number };
+  limits?: { max_connections?: number; max_waiting_per_identity?: number; max_handshakes_per_address?: number };
   pidfile?: string;
   control_socket?: string;
   log?: { file?: string; level?: "error" | "warn" | "info" | "debug" };

@@ -25,6 +25,9 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   if (pid.kind === "running" && pid.pid !== process.pid) {
     throw new FrelayError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}, pidfile ${initial.pidfile}); stop it first with "frelay stop"`);
   }
+  // A daemon's stdout and stderr are its log file: a full disk there must not stop the relay
+  // (an unhandled write error on them would). The log's own trouble is reported by FileSink.
+  for (const s of [process.stdout, process.stderr]) s.on("error", () => undefined);
   const proc = await RelayProcess.start(configFile, { stdout: opts.stdout });
   const log = proc.logs.logger;
   let stopRequested: () => void = () => undefined;
@@ -92,6 +95,7 @@ function statusOf(proc: RelayProcess): Record<string, unknown> {
     routes: proc.config.routes.length,
     draining: relay.isDraining,
     last_reload: proc.lastReload ?? null,
+    log_file: proc.config.log.file ? { path: proc.config.log.file, ...proc.logs.health() } : null,
   };
 }
 

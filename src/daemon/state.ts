@@ -35,6 +35,7 @@ export function buildState(config: RelayConfig): RelayState {
       secureContext,
       handshakeMs: config.timeouts.handshakeMs,
       maxConnections: config.limits.maxConnections,
+      maxHandshakesPerAddress: config.limits.maxHandshakesPerAddress,
       proxyProtocol: config.proxyProtocol,
       caPem: config.tls.caPem,
       isRevoked: (serial: string) => revoked.has(serial),

@@ -1,4 +1,5 @@
 import * as winston from "winston";
+import { FileSink, type LogFileHealth } from "./file-sink";
 
 /** Structured events: one JSON object per line with `event` and its fields. Never key material. */
 export interface Logger {
@@ -45,27 +46,27 @@ export interface LoggerHandle {
   setLevel(level: Level): void;
   /** Closes and reopens the log file (after logrotate moved it). */
   reopen(): void;
+  /** Whether the log file takes lines (always ok without one). */
+  health(): LogFileHealth;
   close(): Promise<void>;
 }
 
-export function createLogger(opts: { level: Level; file?: string; stdout: boolean }): LoggerHandle {
+export function createLogger(opts: { level: Level; file?: string; stdout: boolean; onProblem?: (message: string) => void }): LoggerHandle {
   const w = winston.createLogger({ level: opts.level, format: jsonLine, transports: [] });
-  const makeFile = () => new winston.transports.File({ filename: opts.file as string });
-  let fileTransport = opts.file ? makeFile() : undefined;
-  if (fileTransport) w.add(fileTransport);
+  const sink = opts.file ? new FileSink(opts.file, opts.onProblem ?? ((m) => process.stderr.write(`frelay: ${m}\n`))) : undefined;
+  if (sink) w.add(sink);
   if (opts.stdout) w.add(new winston.transports.Console());
-  if (!fileTransport && !opts.stdout) w.add(new winston.transports.Console({ silent: true }));
+  if (!sink && !opts.stdout) w.add(new winston.transports.Console({ silent: true }));
   return {
     logger: new WinstonLogger(w),
     setLevel(level) {
       w.level = level;
     },
     reopen() {
-      if (!fileTransport) return;
-      w.remove(fileTransport);
-      fileTransport.close?.();
-      fileTransport = makeFile();
-      w.add(fileTransport);
+      sink?.reopen();
+    },
+    health() {
+      return sink?.health ?? { ok: true };
     },
     close() {
       return new Promise((resolve) => {

@@ -20,6 +20,7 @@ export interface TransportState {
   readonly secureContext: tls.SecureContext;
   readonly handshakeMs: number;
   readonly maxConnections: number;
+  readonly maxHandshakesPerAddress: number;
   /** A PROXY protocol v1/v2 header comes before TLS (TLS-passthrough fronts). */
   readonly proxyProtocol: boolean;
   /** For certificates a front forwards: verified by the relay against its own CA and CRL. */
@@ -43,6 +44,21 @@ export interface ListenerHooks {
   refused(code: number): void;
 }
 
+/** One connection before its request: the deadline, the per-address slot, and how it fails. */
+interface Handshake {
+  readonly raw: net.Socket;
+  readonly st: TransportState;
+  /** The client's address for logs: the TCP peer, or what a PROXY header says. */
+  remote: string;
+  /** Logs handshake_failed and drops the connection. */
+  fail(reason: string): void;
+  /** The handshake phase is over (request read, or HTTP/2 adopted): stops the clock, frees the slot. */
+  done(): void;
+}
+
+/** Idle time before the kernel starts probing a connection whose peer may be gone. */
+const KEEPALIVE_MS = 60_000;
+
 /** Above max_connections we still answer 429; this far above it we drop at once. */
 const HARD_CAP_FACTOR = 1.25;
 
@@ -54,6 +70,8 @@ const HARD_CAP_FACTOR = 1.25;
 export class DirectListener {
   private readonly server: net.Server;
   private readonly connections = new Set<net.Socket>();
+  /** Connections per client address that are still in their handshake (see onConnection). */
+  private readonly handshaking = new Map<string, number>();
 
   constructor(
     private readonly relay: Relay,
@@ -112,36 +130,70 @@ export class DirectListener {
     raw.on("error", () => undefined); // reported through 'close'; a reset is not our error
     // Replies and close_notify go out as soon as they are written (see RecordGate).
     raw.setNoDelay(true);
-    let remote = formatHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0);
-    const fail = (reason: string) => {
-      clearTimeout(timer);
-      if (!raw.destroyed) {
-        this.log.info("handshake_failed", { remote, reason });
-        this.hooks.handshakeFailed();
-      }
-      raw.destroy();
+    // A peer that vanishes without a FIN (power loss, NAT state dropped) is found by the kernel.
+    raw.setKeepAlive(true, KEEPALIVE_MS);
+    let releaseSlot: (() => void) | undefined;
+    const hs: Handshake = {
+      raw,
+      st,
+      remote: formatHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0),
+      fail: (reason) => {
+        hs.done();
+        if (!raw.destroyed) {
+          this.log.info("handshake_failed", { remote: hs.remote, reason });
+          this.hooks.handshakeFailed();
+        }
+        raw.destroy();
+      },
+      done: () => {
+        clearTimeout(timer);
+        releaseSlot?.();
+        releaseSlot = undefined;
+        raw.off("close", hs.done); // nothing of the handshake stays reachable from the socket
+      },
     };
-    const timer = setTimeout(() => fail(`no request within ${st.handshakeMs / 1000}s`), st.handshakeMs);
-    raw.on("close", () => clearTimeout(timer));
+    const timer = setTimeout(() => hs.fail(`no request within ${st.handshakeMs / 1000}s`), st.handshakeMs);
+    raw.once("close", hs.done);
+    // Unauthenticated connections are bounded per client address, so one address cannot take
+    // every handshake slot; the address is the real client's, after any PROXY header.
+    const admit = (address: string): boolean => {
+      releaseSlot = this.takeHandshakeSlot(address, st.maxHandshakesPerAddress);
+      if (!releaseSlot) hs.fail(`too many connections in handshake from ${address} (limits.max_handshakes_per_address is ${st.maxHandshakesPerAddress})`);
+      return releaseSlot !== undefined;
+    };
     // The ClientHello says which TLS this connection gets (see client-hello.ts).
-    const afterHello = (hello: { alpn: string[] }, bytes: Buffer) =>
-      hello.alpn.includes("h2") ? this.startNativeTls(raw, st, remote, fail, timer, bytes) : this.startTls(raw, st, remote, fail, timer, bytes);
-    const ended = () => fail("closed before its TLS handshake");
-    if (!st.proxyProtocol) return readUntil(raw, Buffer.alloc(0), peekAlpn, afterHello, ended);
-
+    const afterHello = (hello: { alpn: string[] }, bytes: Buffer) => (hello.alpn.includes("h2") ? this.startNativeTls(hs, bytes) : this.startTls(hs, bytes));
+    const ended = () => hs.fail("closed before its TLS handshake");
+    if (!st.proxyProtocol) {
+      if (admit(raw.remoteAddress ?? "?")) readUntil(raw, Buffer.alloc(0), peekAlpn, afterHello, ended);
+      return;
+    }
     // PROXY protocol: the header names the real client; everything after it is TLS.
     readUntil(raw, Buffer.alloc(0), parseProxyHeader, (r, head) => {
-      if (r.kind === "error") return fail(r.reason);
-      if (r.command === "proxy" && r.source) remote = formatHostPort(r.source.address, r.source.port);
-      readUntil(raw, head.subarray(r.consumed), peekAlpn, afterHello, ended);
+      if (r.kind === "error") return hs.fail(r.reason);
+      if (r.command === "proxy" && r.source) hs.remote = formatHostPort(r.source.address, r.source.port);
+      if (admit(r.command === "proxy" && r.source ? r.source.address : (raw.remoteAddress ?? "?"))) readUntil(raw, head.subarray(r.consumed), peekAlpn, afterHello, ended);
     }, ended);
+  }
+
+  /** A handshake slot for `address`, or undefined when it holds `limit` already; the release is idempotent. */
+  private takeHandshakeSlot(address: string, limit: number): (() => void) | undefined {
+    const n = this.handshaking.get(address) ?? 0;
+    if (n >= limit) return undefined;
+    this.handshaking.set(address, n + 1);
+    return () => {
+      const left = (this.handshaking.get(address) ?? 1) - 1;
+      if (left > 0) this.handshaking.set(address, left);
+      else this.handshaking.delete(address);
+    };
   }
 
   /**
    * HTTP/2 (the client offered h2): Node's TLS runs natively on the TCP socket, with no JS
    * stream in the data path. Nothing is ever handed back to raw TCP on this path.
    */
-  private startNativeTls(raw: net.Socket, st: TransportState, remote: string, fail: (reason: string) => void, timer: NodeJS.Timeout, initial: Buffer): void {
+  private startNativeTls(hs: Handshake, initial: Buffer): void {
+    const { raw, st, fail } = hs;
     if (initial.length > 0) raw.unshift(initial); // the TLSSocket reads these first
     const tlsSocket = new tls.TLSSocket(raw, this.serverTlsOptions(st));
     tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
@@ -149,8 +201,8 @@ export class DirectListener {
       const peer = verifiedPeer(tlsSocket);
       if (!peer.ok) return fail(peer.reason);
       if (tlsSocket.alpnProtocol !== "h2") return fail(`offered h2 but negotiated ${String(tlsSocket.alpnProtocol)}`);
-      clearTimeout(timer);
-      this.h2.adopt(tlsSocket, { peer, remote });
+      hs.done();
+      this.h2.adopt(tlsSocket, { peer, remote: hs.remote });
     });
   }
 
@@ -165,7 +217,8 @@ export class DirectListener {
   }
 
   /** Mutual TLS over the connection (after any PROXY header), then the request or HTTP/2. */
-  private startTls(raw: net.Socket, st: TransportState, remote: string, fail: (reason: string) => void, timer: NodeJS.Timeout, initial: Buffer): void {
+  private startTls(hs: Handshake, initial: Buffer): void {
+    const { raw, st, fail, remote } = hs;
     const gate = new RecordGate(raw, undefined, initial);
     const tlsSocket = new tls.TLSSocket(gate, this.serverTlsOptions(st));
     gate.on("error", (err: Error) => fail(describe(err)));
@@ -178,7 +231,7 @@ export class DirectListener {
       if (tlsSocket.alpnProtocol === "h2") {
         // HTTP/2 lives inside this TLS for good: no hand-off, so the gate just streams. (Only
         // a client whose hello could not be read here gets h2 this way: see client-hello.ts.)
-        clearTimeout(timer);
+        hs.done();
         tlsSocket.removeAllListeners("end");
         gate.stream();
         this.h2.adopt(tlsSocket, { peer, remote });
@@ -188,7 +241,7 @@ export class DirectListener {
       const onData = (chunk: Buffer) => {
         const r = scanner.push(chunk);
         if (r.kind === "incomplete") return;
-        clearTimeout(timer);
+        hs.done();
         tlsSocket.off("data", onData);
         tlsSocket.removeAllListeners("end");
         if (r.kind === "error") {
