@@ -26,6 +26,8 @@ interface CertRequest {
   altNames?: readonly string[];
   /** Signer; absent for a self-signed CA. */
   issuer?: KeyAndCert;
+  /** Explicit validity (tests of expired and not-yet-valid certificates); else now-1h … +days. */
+  validity?: { notBefore: Date; notAfter: Date };
 }
 
 const HOUR_MS = 3600_000;
@@ -74,8 +76,8 @@ export function issueCertificate(req: CertRequest): KeyAndCert {
   cert.serialNumber = randomSerial();
   const now = Date.now();
   // Backdated an hour so a party whose clock is a little behind still accepts it.
-  cert.validity.notBefore = new Date(now - HOUR_MS);
-  cert.validity.notAfter = new Date(now + req.days * 24 * HOUR_MS);
+  cert.validity.notBefore = req.validity?.notBefore ?? new Date(now - HOUR_MS);
+  cert.validity.notAfter = req.validity?.notAfter ?? new Date(now + req.days * 24 * HOUR_MS);
   cert.setSubject([{ shortName: "CN", value: req.commonName }]);
 
   let signingKey = keys.privateKey;

@@ -67,21 +67,24 @@ export class H2Endpoint {
     // tls.Server clears it); http2 would then wait for a 'secureConnect' that never comes and
     // crash on the bytes already buffered. The handshake is done: say so.
     (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
-    // The listener keeps TCP half-open for the stream protocol's sake; HTTP/2 has no use for a
-    // half-open connection, and a session would never learn that its client went away.
-    socket.once("end", () => socket.end());
     // 'session' fires synchronously inside emit('connection'): that is how the session learns
     // the identity the outer TLS established.
     this.adopting = origin;
+    let session: http2.ServerHttp2Session | undefined;
+    this.server.once("session", (s) => (session = s));
     try {
       this.server.emit("connection", socket);
     } finally {
       this.adopting = undefined;
     }
+    // The listener keeps TCP half-open for the stream protocol's sake, so without this a
+    // session would never learn that its client went away (FIN, no GOAWAY).
+    socket.once("end", () => session && clientFinished(session));
   }
 
   private onSession(session: http2.ServerHttp2Session): void {
     this.sessions.add(session);
+    trackStreams(session);
     if (this.adopting) this.sessionOrigins.set(session, this.adopting);
     session.on("error", (err) => this.log.debug("h2_session_error", { error: describe(err) }));
     session.once("close", () => this.sessions.delete(session));
@@ -134,6 +137,30 @@ export class H2Endpoint {
   stopAccepting(): void {
     this.server.close();
   }
+}
+
+/**
+ * The client's TCP FIN: no frame can arrive any more. A stream still waiting for the client's
+ * END_STREAM has lost its party and is reset; a stream that has it keeps delivering what it
+ * holds (its tail may still be queued behind flow control). The session closes once they are done.
+ */
+function clientFinished(session: http2.ServerHttp2Session): void {
+  for (const stream of openStreams.get(session) ?? []) {
+    if (!stream.state?.remoteClose) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+  if (!session.closed && !session.destroyed) session.close();
+}
+
+/** A session's streams that are not closed yet (see clientFinished). */
+const openStreams = new WeakMap<http2.Http2Session, Set<http2.ServerHttp2Stream>>();
+
+function trackStreams(session: http2.ServerHttp2Session): void {
+  const set = new Set<http2.ServerHttp2Stream>();
+  openStreams.set(session, set);
+  session.on("stream", (stream) => {
+    set.add(stream);
+    stream.once("close", () => set.delete(stream));
+  });
 }
 
 function headerText(v: string | string[] | undefined): string | undefined {
