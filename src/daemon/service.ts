@@ -3,7 +3,7 @@ import { FrelayError, describe } from "../errors";
 import { VERSION } from "../version";
 import { ControlServer } from "./control-server";
 import { RelayProcess } from "./lifecycle";
-import { openFileLimit } from "./limits";
+import { openFileLimit, watchOpenFiles } from "./limits";
 import { readPidfile, removePidfile, writePidfile } from "./pidfile";
 import { ConfigWatcher } from "./watch";
 
@@ -55,6 +55,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   const watcher = new ConfigWatcher(() => proc.config.watchedFiles, () => void proc.reload(), log.child("watch"));
   // Ready means an edit made from now on is seen: wait for the watcher's initial scan.
   await Promise.race([watcher.ready(), new Promise((r) => setTimeout(r, 5000).unref())]);
+  const stopWatchingFiles = watchOpenFiles(log.child("limits"));
   const warnings = [fileLimitWarning(proc)].filter((w): w is string => w !== undefined);
 
   const onSignal = {
@@ -71,6 +72,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   opts.onReady?.({ pid: process.pid, listeners, warnings });
 
   await stopped;
+  stopWatchingFiles();
   for (const [sig, fn] of Object.entries(onSignal)) process.off(sig, fn);
   await watcher.close();
   await control.close();

@@ -44,14 +44,18 @@ export interface RunningRelay {
   address: string;
   /** Every JSON log line seen so far. */
   events: Record<string, unknown>[];
+  /** What the relay wrote to stderr so far. */
+  stderr(): string;
   /** Resolves with the first logged event matching `pred` (past or future). */
   waitFor(pred: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   stop(): Promise<number | null>;
 }
 
 /** `frelay start --fg -c <config>` as a child process; the port comes from its `listen` event. */
-export async function startForeground(configFile: string, nodeArgs: string[] = []): Promise<RunningRelay> {
-  const proc = spawn(process.execPath, [...nodeArgs, FRELAY_BIN, "start", "--fg", "-c", configFile], { stdio: ["ignore", "pipe", "pipe"] });
+export async function startForeground(configFile: string, nodeArgs: string[] = [], opts: { prefix?: string[] } = {}): Promise<RunningRelay> {
+  // `prefix` runs the relay under another command, e.g. ["prlimit", "--nofile=64"].
+  const argv = [...(opts.prefix ?? []), process.execPath, ...nodeArgs, FRELAY_BIN, "start", "--fg", "-c", configFile];
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   const events: Record<string, unknown>[] = [];
   const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
   let stderr = "";
@@ -92,6 +96,7 @@ export async function startForeground(configFile: string, nodeArgs: string[] = [
     port,
     address: `127.0.0.1:${port}`,
     events,
+    stderr: () => stderr,
     waitFor,
     async stop() {
       if (proc.exitCode !== null) return proc.exitCode;

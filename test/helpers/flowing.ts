@@ -17,7 +17,7 @@ export function keepFlowing(sender: Duplex, receiver: Duplex, chunk = 16 * 1024)
   });
   const ended = new Promise<void>((resolve) => receiver.once("end", resolve));
   let blocked = false;
-  const timer = setInterval(() => {
+  const writer = setInterval(() => {
     if (blocked) return;
     const c = crypto.randomBytes(chunk);
     sentHash.update(c);
@@ -29,9 +29,11 @@ export function keepFlowing(sender: Duplex, receiver: Duplex, chunk = 16 * 1024)
   }, 5);
   return {
     async stop(timeoutMs = 20_000) {
-      clearInterval(timer);
+      clearInterval(writer);
       sender.end();
-      await Promise.race([ended, new Promise((_, reject) => setTimeout(() => reject(new Error(`only ${got} of ${sent} bytes arrived`)), timeoutMs))]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${got} of ${sent} bytes arrived`)), timeoutMs)));
+      await Promise.race([ended, late]).finally(() => clearTimeout(timer));
       return { bytes: got, intact: got === sent && gotHash.digest("hex") === sentHash.digest("hex") };
     },
   };
