@@ -8,12 +8,9 @@ import { makeFixture, type Fixture } from "../helpers/fixture";
 import { runCli, startForeground, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair } from "../helpers/raw-party";
 import { keepFlowing } from "../helpers/flowing";
+import { rssMiB } from "../helpers/process-stats";
 import { delay } from "../helpers/streams";
 
-function rssMiB(pid: number): number {
-  const line = fs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
-  return Number(line?.replace(/\D+/g, "")) / 1024;
-}
 
 /** A foreground relay on a fresh fixture with `config`, for one test; always cleaned up. */
 async function withRelay(config: Record<string, unknown>, body: (fx: Fixture, relay: RunningRelay) => Promise<void>, opts: { prefix?: string[] } = {}): Promise<void> {

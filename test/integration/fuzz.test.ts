@@ -6,6 +6,7 @@ import type { Fixture } from "../helpers/fixture";
 import { runCli, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair } from "../helpers/raw-party";
 import { keepFlowing } from "../helpers/flowing";
+import { rssMiB } from "../helpers/process-stats";
 
 /** A small seeded PRNG (mulberry32): a failing case can be replayed from the printed seed. */
 function prng(seed: number): () => number {
@@ -106,10 +107,6 @@ async function pool<T, R>(items: T[], width: number, fn: (t: T) => Promise<R>): 
   return out;
 }
 
-function rssMiB(pid: number): number {
-  const line = require("node:fs").readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l: string) => l.startsWith("VmRSS:"));
-  return Number(String(line).replace(/\D+/g, "")) / 1024;
-}
 
 describe("fuzz: malformed requests and handshakes", () => {
   let fx: Fixture;
