@@ -1,4 +1,5 @@
 import type { Duplex } from "node:stream";
+import { readIntoFixedBuffer } from "./fixed-buffer-reads";
 import type { RawStream } from "./party";
 
 export interface SpliceStats {
@@ -8,6 +9,9 @@ export interface SpliceStats {
 }
 
 export type SpliceEnd = "done" | "error" | "idle" | "closed";
+
+/** Bytes a direction carries before it gets its own fixed read buffer. */
+const BULK_BYTES = 1024 * 1024;
 
 /** After both directions ended: how long the last bytes may take to drain before the cut. */
 const FLUSH_GRACE_MS = 30_000;
@@ -65,10 +69,18 @@ export class Splice {
       onEnd();
       return;
     }
-    src.on("data", (chunk: Buffer) => {
+    // A direction that carries bulk switches to fixed-buffer reads (see fixed-buffer-reads.ts);
+    // an idle session keeps no read buffer at all.
+    let untilBulk = BULK_BYTES;
+    const onData = (chunk: Buffer) => {
       this.stats[counter] += chunk.length;
-      if (!to.write(chunk)) src.pause();
-    });
+      if (!to.write(chunk)) return void src.pause();
+      if ((untilBulk -= chunk.length) <= 0 && to.writableLength === 0) {
+        untilBulk = Infinity;
+        if (readIntoFixedBuffer(src, to, (n) => (this.stats[counter] += n))) src.off("data", onData);
+      }
+    };
+    src.on("data", onData);
     to.on("drain", () => src.resume());
     src.on("end", onEnd);
     src.resume();
