@@ -118,7 +118,9 @@ async function idleMemory(wanted: number): Promise<{ kbPerPair: number; rssMiB: 
         errors += Number(r["errors"]);
         firstError ??= r["firstError"] as string | undefined;
       }
-      await sleep(3000); // let the relay settle (deferred frees, GC) before reading RSS
+      // Let the relay settle before reading RSS: deferred frees, and V8's memory reducer, which
+      // collects a heap that has gone quiet after about 8 s.
+      await sleep(quick ? 3000 : 12_000);
       points.push(rssKb(br.pid));
     }
     for (const h of holders) {

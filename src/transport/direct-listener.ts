@@ -56,6 +56,8 @@ interface Handshake {
   done(): void;
 }
 
+const ignore = (): void => undefined;
+
 /** Idle time before the kernel starts probing a connection whose peer may be gone. */
 const KEEPALIVE_MS = 60_000;
 
@@ -125,13 +127,7 @@ export class DirectListener {
       raw.destroy();
       return;
     }
-    this.connections.add(raw);
-    raw.on("close", () => this.connections.delete(raw));
-    raw.on("error", () => undefined); // reported through 'close'; a reset is not our error
-    // Replies and close_notify go out as soon as they are written (see RecordGate).
-    raw.setNoDelay(true);
-    // A peer that vanishes without a FIN (power loss, NAT state dropped) is found by the kernel.
-    raw.setKeepAlive(true, KEEPALIVE_MS);
+    this.track(raw);
     let releaseSlot: (() => void) | undefined;
     const hs: Handshake = {
       raw,
@@ -174,6 +170,21 @@ export class DirectListener {
       if (r.command === "proxy" && r.source) hs.remote = formatHostPort(r.source.address, r.source.port);
       if (admit(r.command === "proxy" && r.source ? r.source.address : (raw.remoteAddress ?? "?"))) readUntil(raw, head.subarray(r.consumed), peekAlpn, afterHello, ended);
     }, ended);
+  }
+
+  /**
+   * What every connection keeps for its whole life. A method of its own so that the listener's
+   * closure holds only the socket, not the handshake's context (held by thousands of idle
+   * sessions, that context would cost them memory).
+   */
+  private track(raw: net.Socket): void {
+    this.connections.add(raw);
+    raw.on("close", () => this.connections.delete(raw));
+    raw.on("error", ignore); // reported through 'close'; a reset is not our error
+    // Replies and close_notify go out as soon as they are written (see RecordGate).
+    raw.setNoDelay(true);
+    // A peer that vanishes without a FIN (power loss, NAT state dropped) is found by the kernel.
+    raw.setKeepAlive(true, KEEPALIVE_MS);
   }
 
   /** A handshake slot for `address`, or undefined when it holds `limit` already; the release is idempotent. */

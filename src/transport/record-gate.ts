@@ -1,6 +1,7 @@
 import type * as net from "node:net";
 import { Duplex } from "node:stream";
 
+const EMPTY = Buffer.alloc(0);
 /** TLSPlaintext header: type(1) version(2) length(2). */
 const HEADER = 5;
 /** Largest legal TLSCiphertext fragment (RFC 8446 5.2: 2^14 + 256; RFC 5246: 2^14 + 2048). */
@@ -139,7 +140,8 @@ export class RecordGate extends Duplex {
   }
 
   private detachPending(): Buffer {
-    const rest = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    // Usually nothing: one shared empty buffer, not one per connection held for its lifetime.
+    const rest = this.pending.length === 0 ? EMPTY : this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
     return rest;
