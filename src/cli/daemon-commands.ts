@@ -30,7 +30,12 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
   const pid = readPidfile(config.pidfile);
   if (pid.kind === "running") throw new FrelayError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}); stop it first with "frelay stop"`);
   // The child's own stderr (a crash before the logger exists) goes to the log file too.
-  const logFd = fs.openSync(config.log.file, "a", 0o640);
+  let logFd: number;
+  try {
+    logFd = fs.openSync(config.log.file, "a", 0o640);
+  } catch (err) {
+    throw new FrelayError("FRELAY_ERR_FILE", `log.file ${config.log.file} cannot be opened (${(err as NodeJS.ErrnoException).code ?? describe(err)}): point log.file at a writable file, or fix the folder's permissions`);
+  }
   const child = spawn(process.execPath, [BIN, "start", "--daemon-child", "-c", configFile], {
     detached: true,
     stdio: ["ignore", logFd, logFd, "ipc"],

@@ -78,7 +78,7 @@ describe("the daemon: frelay start | status | stop as a user runs them", () => {
     assert.equal((await cli("stop")).code, 0);
   });
 
-  it("start fails with exit 1 and the reason, within seconds: bad config, port in use", async () => {
+  it("start fails with exit 1 and the reason, within seconds: bad config, port in use, a log file it cannot open", async () => {
     fs.writeFileSync(fx.configFile, JSON.stringify({ address: `127.0.0.1:${port}`, tls: { ca: "certs/relay-ca.pem", cert: "certs/relay.pem", key: "certs/missing.key" }, routes: [] }));
     const t0 = Date.now();
     const bad = await cli("start");
@@ -97,6 +97,14 @@ describe("the daemon: frelay start | status | stop as a user runs them", () => {
     } finally {
       blocker.close();
     }
+
+    // A log file that cannot be opened: one line naming log.file and the fix, no traceback.
+    fs.mkdirSync(path.join(fx.dir, "a-folder"), { recursive: true });
+    fx.writeConfig({ address: `127.0.0.1:${port}`, log: { file: "a-folder", level: "info" } });
+    const noLog = await cli("start");
+    assert.equal(noLog.code, 1);
+    assert.match(noLog.stderr, /^frelay: log\.file .*a-folder cannot be opened \(EISDIR\): point log\.file at a writable file/m);
+    assert.doesNotMatch(noLog.stderr, /unexpected error|at .*\.js:\d+/);
     assert.equal((await cli("status")).code, 3);
   });
 });
