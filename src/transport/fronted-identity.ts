@@ -1,7 +1,6 @@
 import * as crypto from "node:crypto";
 import * as net from "node:net";
-import { isIdentity } from "../pki/identity";
-import { normalizeSerial, type PeerResult } from "./peer-identity";
+import { identityOf, normalizeSerial, type PeerResult } from "./peer-identity";
 
 /**
  * The identity of a party that came through a TLS-terminating front (nginx, Apache, HAProxy),
@@ -26,9 +25,7 @@ export function fronted(headerValue: string | undefined, caPem: string, isRevoke
   if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) return { ok: false, reason: "client certificate rejected: outside its validity dates" };
   const serial = normalizeSerial(cert.serialNumber);
   if (isRevoked(serial)) return { ok: false, reason: "client certificate rejected: certificate revoked" };
-  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
-  if (!cn || !isIdentity(cn)) return { ok: false, reason: `client certificate CN ${JSON.stringify(cn)} is not an identity like "0.user1"` };
-  return { ok: true, identity: cn, serial };
+  return identityOf(cert);
 }
 
 function decodeHeader(value: string): Buffer | string {

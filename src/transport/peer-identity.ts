@@ -1,3 +1,4 @@
+import type { X509Certificate } from "node:crypto";
 import type * as tls from "node:tls";
 import { isIdentity } from "../pki/identity";
 
@@ -16,13 +17,28 @@ interface VerifyHandle {
 export function verifiedPeer(socket: tls.TLSSocket): PeerResult {
   const error = verifyError(socket);
   if (error === undefined) return { ok: false, reason: "cannot read certificate verification result" };
-  const cert = socket.getPeerCertificate();
-  if (!cert || Object.keys(cert).length === 0) return { ok: false, reason: "no client certificate (present one signed by the relay CA)" };
+  // The X509Certificate form: fields are read on demand, where getPeerCertificate() builds an
+  // object of a dozen fields (modulus, fingerprints, raw DER) for every handshake.
+  const cert = socket.getPeerX509Certificate();
+  if (!cert) return { ok: false, reason: "no client certificate (present one signed by the relay CA)" };
   if (error) return { ok: false, reason: `client certificate rejected: ${error.message}` };
-  const cn = cert.subject?.CN;
-  if (typeof cn !== "string" || !isIdentity(cn)) {
-    return { ok: false, reason: `client certificate CN ${JSON.stringify(cn)} is not an identity like "0.user1"` };
+  return identityOf(cert);
+}
+
+const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+
+/**
+ * The identity a verified certificate names: exactly one CN, an identity, in a certificate
+ * that may authenticate clients (no extendedKeyUsage, or one with clientAuth).
+ */
+export function identityOf(cert: X509Certificate): PeerResult {
+  const cns = cert.subject.split("\n").filter((line) => line.startsWith("CN="));
+  const cn = cns.length === 1 ? (cns[0] as string).slice(3) : undefined;
+  if (!cn || !isIdentity(cn)) {
+    return { ok: false, reason: `client certificate CN ${JSON.stringify(cns.length > 1 ? cns.map((c) => c.slice(3)) : cn)} is not an identity like "0.user1"` };
   }
+  const eku = cert.keyUsage;
+  if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH)) return { ok: false, reason: "client certificate rejected: unsuitable certificate purpose (not for client authentication)" };
   return { ok: true, identity: cn, serial: normalizeSerial(cert.serialNumber) };
 }
 

@@ -6,6 +6,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import * as fs from "node:fs";
 import { connect } from "../../src/client/connect";
+import { issueCertificate } from "../../src/pki/certs";
 import { dialRelayH2 } from "../../src/client/h2-connect";
 import type { Fixture } from "../helpers/fixture";
 import { freePort, suiteRelay, type RunningRelay } from "../helpers/cli";
@@ -87,6 +88,13 @@ describe("HTTP/2 transport: direct ALPN h2 and h2c fronting", () => {
     const userCa = encodeURIComponent(fs.readFileSync(path.join(fx.certsDir, "parties", "0.user1", "party.pem"), "utf8"));
     await assert.rejects(viaH2c(front, fx.party("0.user1", "1.user1", front), { "x-ssl-client-cert": userCa }, "/relay"), /403 client certificate rejected: not signed by the relay CA/);
     await assert.rejects(viaH2c(front, fx.party("0.user1", "1.user1", front), {}, "/relay"), /403 no client certificate header/);
+    // Signed by the relay CA but not for client authentication (the relay's own certificate),
+    // or naming two CNs: the relay judges a forwarded certificate as it would a direct one.
+    const relayCert = fs.readFileSync(path.join(fx.certsDir, "relay.pem"), "utf8");
+    await assert.rejects(viaH2c(front, fx.party("0.user1", "1.user1", front), { "x-ssl-client-cert": encodeURIComponent(relayCert) }, "/relay"), /403 client certificate (rejected: unsuitable certificate purpose|CN .* is not an identity)/);
+    const ca = { certPem: fs.readFileSync(path.join(fx.certsDir, "relay-ca.pem"), "utf8"), keyPem: fs.readFileSync(path.join(fx.certsDir, "relay-ca.key"), "utf8") };
+    const serverOnly = issueCertificate({ commonName: "0.user1", usage: "server", days: 1, bits: 2048, issuer: ca });
+    await assert.rejects(viaH2c(front, fx.party("0.user1", "1.user1", front), { "x-ssl-client-cert": encodeURIComponent(serverOnly.certPem) }, "/relay"), /403 client certificate rejected: unsuitable certificate purpose/);
   });
 
   it("the certificate header is ignored on the direct listener: identity comes from the TLS certificate", async () => {
