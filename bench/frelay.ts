@@ -6,7 +6,6 @@ import { makeFixture, type Fixture } from "../test/helpers/fixture";
 import { startForeground, type RunningRelay } from "../test/helpers/cli";
 import type { BytePair } from "./loadgen";
 import { raiseOpenFiles } from "./procstat";
-import { sleep } from "./stats";
 
 export interface BenchRelay {
   fx: Fixture;
@@ -47,13 +46,14 @@ export type RawPair = BytePair & { close(): void; latencyMs: number; secondGotMo
 
 /**
  * One relayed session over the stream protocol, without end-to-end TLS: the relay copies raw
- * bytes either way, so the benchmark sends raw bytes. The second party dials once the first has
- * had `staggerMs` to arrive, and its request → reply time is the pairing latency.
+ * bytes either way, so the benchmark sends raw bytes. For the latency probe, `firstWaiting`
+ * resolves once the relay has the first party waiting (its handshake and request done); only
+ * then does the second dial, and its request → reply time is the pairing step alone.
  */
-export async function relayPair(br: { a: PartySettings; b: PartySettings }, tag: string, staggerMs = 0): Promise<RawPair> {
-  const opts = (p: PartySettings): ConnectOptions => ({ ...p, tag, timeoutMs: 60_000, requestAfterHandshake: staggerMs > 0 });
+export async function relayPair(br: { a: PartySettings; b: PartySettings }, tag: string, firstWaiting?: () => Promise<unknown>): Promise<RawPair> {
+  const opts = (p: PartySettings): ConnectOptions => ({ ...p, tag, timeoutMs: 60_000, requestAfterHandshake: firstWaiting !== undefined });
   const first = dialRelay(opts(br.a));
-  if (staggerMs > 0) await sleep(staggerMs);
+  if (firstWaiting) await firstWaiting();
   const [x, y] = await Promise.all([first, dialRelay(opts(br.b))]);
   for (const s of [x.socket, y.socket]) {
     s.on("error", () => undefined);

@@ -67,7 +67,8 @@ async function compare(makers: Record<Path, PairMaker>, pids: Partial<Record<Pat
 async function pairingLatency(br: BenchRelay, n: number): Promise<{ p50: number; p90: number; p99: number; samples: number }> {
   const lat: number[] = [];
   for (let i = 0; i < n; i++) {
-    const p: RawPair = await relayPair(br, `lat${i}`, 3);
+    const tag = `lat${i}`;
+    const p: RawPair = await relayPair(br, tag, () => br.relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === tag));
     if (p.secondGotMode1) lat.push(p.latencyMs); // the second party really arrived second
     p.close();
   }

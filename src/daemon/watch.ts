@@ -28,6 +28,13 @@ export class ConfigWatcher {
       ignoreInitial: true,
       depth: 0,
       awaitWriteFinish: { stabilityThreshold: 150, pollInterval: 50 },
+      // Only the files that matter: the log file, pidfile and socket often share the folder,
+      // and the log is appended to on every event; chokidar would stat-poll it (awaitWriteFinish)
+      // all day long, stealing time from relaying.
+      ignored: (p: string) => {
+        const abs = path.resolve(p);
+        return !this.watchedDirs.has(abs) && !this.files().includes(abs);
+      },
     });
     this.readyPromise = new Promise((resolve) => this.watcher.once("ready", () => resolve()));
     this.watcher.on("all", (_event, file) => this.onEvent(file));
@@ -37,9 +44,10 @@ export class ConfigWatcher {
 
   private syncDirs(): void {
     const dirs = new Set(this.files().map((f) => path.dirname(f)));
-    for (const d of dirs) if (!this.watchedDirs.has(d)) this.watcher.add(d);
-    for (const d of this.watchedDirs) if (!dirs.has(d)) this.watcher.unwatch(d);
-    this.watchedDirs = dirs;
+    const before = this.watchedDirs;
+    this.watchedDirs = dirs; // first: chokidar asks `ignored` about a folder as it is added
+    for (const d of dirs) if (!before.has(d)) this.watcher.add(d);
+    for (const d of before) if (!dirs.has(d)) this.watcher.unwatch(d);
   }
 
   private onEvent(file: string): void {
