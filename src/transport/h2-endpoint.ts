@@ -146,7 +146,7 @@ export class H2Endpoint {
  */
 function clientFinished(session: http2.ServerHttp2Session): void {
   for (const stream of openStreams.get(session) ?? []) {
-    if (!stream.state?.remoteClose) stream.close(http2.constants.NGHTTP2_CANCEL);
+    if (!stream.state?.remoteClose) stream.destroy(); // RST_STREAM, and its close at once
   }
   if (!session.closed && !session.destroyed) session.close();
 }

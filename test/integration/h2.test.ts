@@ -5,14 +5,14 @@ import * as http2 from "node:http2";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import * as fs from "node:fs";
-import { connect } from "../../src/client/connect";
+import { connect, dialRelay } from "../../src/client/connect";
 import { issueCertificate } from "../../src/pki/certs";
 import { dialRelayH2 } from "../../src/client/h2-connect";
 import type { Fixture } from "../helpers/fixture";
 import { freePort, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair } from "../helpers/raw-party";
 import { viaH2c } from "../helpers/h2c-front";
-import { readAll, sha256 } from "../helpers/streams";
+import { delay, readAll, sha256 } from "../helpers/streams";
 
 async function exchange(a: { socket: tls.TLSSocket }, b: { socket: tls.TLSSocket }, size = 1024 * 1024 + 11): Promise<void> {
   const x = crypto.randomBytes(size);
@@ -57,14 +57,25 @@ describe("HTTP/2 transport: direct ALPN h2 and h2c fronting", () => {
     assert.equal((await readAll(a.socket)).toString(), "answer after the question ended");
   });
 
-  it("an h2 party whose connection vanishes ends its session at once (the relay does not keep it half-open)", async () => {
-    const a = { ...fx.party("2.user1", "3.user1", relay.address, "vanish"), transport: "h2" as const, timeoutMs: 10000 };
-    const b = { ...fx.party("3.user1", "2.user1", relay.address, "vanish"), timeoutMs: 10000 };
-    const [x, y] = await Promise.all([dialRelayH2(a, { host: "127.0.0.1", port: relay.port }), connect(b).catch((e: Error) => e)]);
-    x.session.destroy(); // no RST_STREAM, no GOAWAY: the TCP connection just ends
-    const closed = await relay.waitFor((e) => e["event"] === "closed" && e["tag"] === "vanish", 5000);
-    assert.equal(closed["a"], "2.user1");
-    if (!(y instanceof Error)) y.socket.destroy();
+  it("an h2 party whose connection vanishes ends its session at once, whoever arrived first and even after its peer's FIN", async () => {
+    const cases = [
+      { tag: "vanish-first", h2First: true, peerFinFirst: false },
+      { tag: "vanish-second", h2First: false, peerFinFirst: false },
+      { tag: "vanish-after-fin", h2First: true, peerFinFirst: true },
+    ];
+    for (const c of cases) {
+      const h2 = () => dialRelayH2({ ...fx.party("2.user1", "3.user1", relay.address, c.tag), transport: "h2", timeoutMs: 10000 }, { host: "127.0.0.1", port: relay.port });
+      const peer = () => dialRelay({ ...fx.party("3.user1", "2.user1", relay.address, c.tag), timeoutMs: 10000 });
+      const first = c.h2First ? h2() : peer();
+      await relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === c.tag);
+      const [x, y] = c.h2First ? await Promise.all([first as ReturnType<typeof h2>, peer()]) : (await Promise.all([h2(), first as ReturnType<typeof peer>]));
+      if (c.peerFinFirst) y.socket.end(); // the stream party is done sending; the h2 side may still send
+      await delay(100);
+      x.session.destroy(); // no END_STREAM, no GOAWAY: the TCP connection just ends
+      const closed = await relay.waitFor((e) => e["event"] === "closed" && e["tag"] === c.tag, 5000);
+      assert.match(String(closed["how"]), /^(closed|done)$/, c.tag);
+      y.socket.destroy();
+    }
   });
 
   it("refusals are HTTP statuses with a one-line body", async () => {
