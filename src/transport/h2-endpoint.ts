@@ -140,16 +140,22 @@ export class H2Endpoint {
 }
 
 /**
- * The client's TCP FIN: no frame can arrive any more. A stream still waiting for the client's
- * END_STREAM has lost its party and is reset; a stream that has it keeps delivering what it
- * holds (its tail may still be queued behind flow control). The session closes once they are done.
+ * The client's TCP FIN: no frame can arrive any more. The socket's 'end' can come before the
+ * session has processed the last frames read with it, so after a short grace a stream still
+ * waiting for the client's END_STREAM has lost its party and is destroyed (RST_STREAM). A
+ * stream that has it keeps delivering what it holds (its tail may be queued behind flow
+ * control); the session closes once they are done.
  */
 function clientFinished(session: http2.ServerHttp2Session): void {
-  for (const stream of openStreams.get(session) ?? []) {
-    if (!stream.state?.remoteClose) stream.destroy(); // RST_STREAM, and its close at once
-  }
   if (!session.closed && !session.destroyed) session.close();
+  setTimeout(() => {
+    for (const stream of openStreams.get(session) ?? []) {
+      if (!stream.state?.remoteClose) stream.destroy();
+    }
+  }, CLIENT_GONE_GRACE_MS).unref();
 }
+
+const CLIENT_GONE_GRACE_MS = 1000;
 
 /** A session's streams that are not closed yet (see clientFinished). */
 const openStreams = new WeakMap<http2.Http2Session, Set<http2.ServerHttp2Stream>>();
