@@ -60,6 +60,23 @@ describe("bulk transfers: every byte intact once the relay reads into fixed buff
     b.socket.end();
   });
 
+  // An HTTP/2 stream queues writes until nghttp2 sends them, so into one the relay rarely finds
+  // the moment to switch read paths; whichever it takes, nothing may be lost.
+  it("into an HTTP/2 party, with a stalling reader", async () => {
+    const [a, b] = await pair(fx.party("2.user1", "3.user1", relay.address, "to-h2"), { ...fx.party("3.user1", "2.user1", relay.address, "to-h2"), transport: "h2" });
+    const x = crypto.randomBytes(16 * MiB + 5);
+    const got = readAll(b.socket, 60_000);
+    b.socket.on("data", () => {
+      if (Math.random() < 0.2 && !b.socket.isPaused()) {
+        b.socket.pause();
+        setTimeout(() => b.socket.resume(), 1 + Math.random() * 4);
+      }
+    });
+    a.socket.end(x);
+    assert.equal(sha256(await got), sha256(x));
+    b.socket.end();
+  });
+
   it("half-close after bulk: one side finishes 8 MiB, the other answers 8 MiB after that", async () => {
     const [a, b] = await session("half");
     const question = crypto.randomBytes(8 * MiB + 1);
