@@ -33,6 +33,8 @@ export class Splice {
   private closedSides = 0;
   private finished = false;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Cleared when the session ends: a pending timer would keep the whole session (buffers included) alive. */
+  private flushGrace: NodeJS.Timeout | undefined;
   private lastSeenBytes = -1;
 
   constructor(
@@ -94,8 +96,8 @@ export class Splice {
    * A peer that never takes its last bytes is cut after a bounded grace.
    */
   private finishWhenFlushed(): void {
-    const grace = setTimeout(() => this.finish("done"), FLUSH_GRACE_MS);
-    grace.unref();
+    this.flushGrace = setTimeout(() => this.finish("done"), FLUSH_GRACE_MS);
+    this.flushGrace.unref();
   }
 
   private armIdle(idleMs: number): void {
@@ -120,6 +122,7 @@ export class Splice {
     if (this.finished) return;
     this.finished = true;
     if (this.idleTimer) clearInterval(this.idleTimer);
+    clearTimeout(this.flushGrace);
     this.a.stream.destroy();
     this.b.stream.destroy();
     this.onEnd(how, error);
