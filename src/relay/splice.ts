@@ -96,6 +96,9 @@ export class Splice {
    * A peer that never takes its last bytes is cut after a bounded grace.
    */
   private finishWhenFlushed(): void {
+    // A stream may report its end after the session was already cut (an aborted HTTP/2
+    // stream ends, then closes): no timer then, it would only keep the dead session alive.
+    if (this.finished) return;
     this.flushGrace = setTimeout(() => this.finish("done"), FLUSH_GRACE_MS);
     this.flushGrace.unref();
   }

@@ -95,12 +95,14 @@ export class H2Endpoint {
         // the session went away already
       }
     });
-    // A session that opens no stream in time holds a connection for nothing.
-    let sawStream = false;
-    session.once("stream", () => (sawStream = true));
-    setTimeout(() => {
-      if (!sawStream && !session.destroyed) session.destroy();
-    }, this.firstStreamMs()).unref();
+    // A session that opens no stream in time holds a connection for nothing. The timer goes
+    // with the first stream or the session: pending, it would keep a closed session alive.
+    const noStream = setTimeout(() => {
+      if (!session.destroyed) session.destroy();
+    }, this.firstStreamMs());
+    noStream.unref();
+    session.once("stream", () => clearTimeout(noStream));
+    session.once("close", () => clearTimeout(noStream));
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
