@@ -89,7 +89,7 @@ export async function handshakeFlood(br: BenchRelay, concurrency: number, durati
   const ctx = tls.createSecureContext({ ca: br.a.relayCa, cert: br.a.relayCert, key: br.a.relayKey });
   const one = () =>
     new Promise<void>((resolve) => {
-      const s = tls.connect({ host: "127.0.0.1", port: br.relay.port, secureContext: ctx, servername: undefined });
+      const s = tls.connect({ host: "127.0.0.1", port: br.relay.port, secureContext: ctx });
       s.on("error", () => resolve());
       s.once("secureConnect", () => {
         done++;

@@ -82,8 +82,3 @@ export function raiseOpenFiles(pid: number, limit: number): boolean {
     return false;
   }
 }
-
-export function openFileLimit(pid: number): number {
-  const line = fs.readFileSync(`/proc/${pid}/limits`, "utf8").split("\n").find((l) => l.startsWith("Max open files"));
-  return Number(line?.split(/\s{2,}/)[1]) || 1024;
-}

@@ -13,7 +13,8 @@ import { freePort } from "../test/helpers/cli";
 import { missing } from "../test/helpers/fronts";
 import { startNginxH2 } from "../test/helpers/nginx";
 import { pump, Sink, type BytePair } from "./loadgen";
-import { cpuBetween, cpuSnapshot, openFileLimit, raiseOpenFiles, rssKb } from "./procstat";
+import { openFileLimit } from "../src/daemon/limits";
+import { cpuBetween, cpuSnapshot, raiseOpenFiles, rssKb } from "./procstat";
 import { handshakeFlood, relayPair, relayPairH2, startBenchRelay, type BenchRelay, type RawPair } from "./frelay";
 import { ensureSocat, startSocat } from "./socat";
 import { MiB, median, mibPerSec, percentile, sleep } from "./stats";
@@ -91,7 +92,7 @@ async function handshakes(br: BenchRelay, ms: number): Promise<{ perSec: number;
  */
 async function idleMemory(wanted: number): Promise<{ kbPerPair: number; rssMiB: number; established: number; errors: number; firstError?: string; cappedBy?: string }> {
   const br = await startBenchRelay({}, OPEN_FILES);
-  const relayFiles = openFileLimit(br.pid);
+  const relayFiles = openFileLimit(br.pid) ?? 1024;
   const fit = Math.floor((relayFiles - 100) / 2);
   const pairs = Math.min(wanted, fit);
   const cappedBy = pairs < wanted ? `the relay's open-file limit is ${relayFiles} and could not be raised (no CAP_SYS_RESOURCE here): ${pairs} pairs fit` : undefined;

@@ -1,10 +1,10 @@
 import * as fs from "node:fs";
 import type { Logger } from "../log/logger";
 
-/** The soft RLIMIT_NOFILE of this process (Linux: /proc/self/limits), if it can be read. */
-export function openFileLimit(): number | undefined {
+/** The soft RLIMIT_NOFILE of a process (this one by default; Linux /proc/<pid>/limits), if it can be read. */
+export function openFileLimit(pid: number | "self" = "self"): number | undefined {
   try {
-    const line = fs.readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const line = fs.readFileSync(`/proc/${pid}/limits`, "utf8").split("\n").find((l) => l.startsWith("Max open files"));
     const soft = line?.split(/\s{2,}/)[1];
     if (!soft || soft === "unlimited") return undefined;
     return Number(soft);
