@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { connect, type ConnectOptions, type RelayedConnection } from "../src/client/connect";
 import { makeFixture } from "../test/helpers/fixture";
 import { runCli, startForeground } from "../test/helpers/cli";
+import * as net from "node:net";
 import { rssKb } from "./procstat";
 import { sleep } from "./stats";
 
@@ -80,28 +81,83 @@ async function oneSession(party: (id: string, dest: string, tag: string) => Conn
   b.socket.destroy();
 }
 
+/** A free loopback port for the relay's metrics listener (its memory figures come from there). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+/** The relay's own view of its memory (prom-client's process metrics), in MiB. */
+async function relayMemory(metricsUrl: string): Promise<{ heapUsedMiB: number; externalMiB: number; largeObjectsMiB: number }> {
+  const text = await (await fetch(metricsUrl)).text();
+  const read = (name: string, filter = "") => {
+    let sum = 0;
+    for (const line of text.split("\n")) if (line.startsWith(name) && line.includes(filter) && !line.startsWith("#")) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+    return Math.round((sum / 2 ** 20) * 10) / 10;
+  };
+  return {
+    heapUsedMiB: read("frelay_process_nodejs_heap_size_used_bytes "),
+    externalMiB: read("frelay_process_nodejs_external_memory_bytes "),
+    largeObjectsMiB: read("frelay_process_nodejs_heap_space_size_used_bytes", 'space="large_object"'),
+  };
+}
+
+const SNAPSHOT_DIR = path.join(__dirname, "..", "..", "bench");
+const snapshotFiles = () => fs.readdirSync(SNAPSHOT_DIR).filter((f) => f.endsWith(".heapsnapshot"));
+
+/** Asks the relay (run with --heapsnapshot-signal) for a heap snapshot; resolves once it is written (bounded). */
+async function heapSnapshot(pid: number, label: string): Promise<void> {
+  const before = new Set(snapshotFiles());
+  process.kill(pid, "SIGUSR2");
+  const deadline = Date.now() + 120_000;
+  let last = -1;
+  while (Date.now() < deadline) {
+    await sleep(1000);
+    const fresh = snapshotFiles().find((f) => !before.has(f));
+    if (!fresh) continue;
+    const size = fs.statSync(path.join(SNAPSHOT_DIR, fresh)).size;
+    if (size > 0 && size === last) {
+      console.log(`  heap snapshot (${label}): bench/${fresh}, ${(size / 2 ** 20).toFixed(1)} MiB`);
+      return;
+    }
+    last = size;
+  }
+  console.log(`  heap snapshot (${label}) not written within 120 s`);
+}
+
 async function main(): Promise<void> {
   const fx = makeFixture();
+  const metricsPort = await freePort();
   const config = (flip: boolean) => ({
     timeouts: { handshake: "10s", pair: "20s", idle: "0s", drain: "2s" },
     log: { level: "info" },
+    metrics: { address: `127.0.0.1:${metricsPort}` },
     // The reloads change something real: a route nobody here uses comes and goes.
     routes: [{ between: ["0.user1", "1.user1"] }, { between: ["2.user1", "3.user1"] }, ...(flip ? [{ between: ["hub.flock", "*.flock"] }] : [])],
   });
   fx.writeConfig(config(false));
-  const relay = await startForeground(fx.configFile);
+  const snapshots = process.argv.includes("--heap-snapshots");
+  const relay = await startForeground(fx.configFile, snapshots ? ["--heapsnapshot-signal=SIGUSR2", "--diagnostic-dir", SNAPSHOT_DIR] : []);
   const pid = relay.proc.pid!;
   const party = (id: string, dest: string, tag: string): ConnectOptions => fx.party(id, dest, relay.address, tag);
   const started = Date.now();
   const until = started + MINUTES * 60_000;
-  const memory: { minute: number; rssMiB: number; sessions: number }[] = [];
+  const memory: { minute: number; rssMiB: number; heapUsedMiB: number; externalMiB: number; largeObjectsMiB: number; sessions: number; served: number }[] = [];
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   console.log(`soak: ${MINUTES} min, ${WORKERS} workers, reload every ${RELOAD_EVERY_MS / 1000} s; relay pid ${pid}`);
 
   const sampler = setInterval(async () => {
     const st = JSON.parse((await runCli(["status", "--json", "-c", fx.configFile])).stdout || "{}") as Record<string, number>;
-    const point = { minute: Math.round((Date.now() - started) / 6000) / 10, rssMiB: Math.round(rssKb(pid) / 1024), sessions: st["active_sessions"] ?? -1 };
+    const mem = await relayMemory(metricsUrl).catch(() => ({ heapUsedMiB: -1, externalMiB: -1, largeObjectsMiB: -1 }));
+    const point = { minute: Math.round((Date.now() - started) / 6000) / 10, rssMiB: Math.round(rssKb(pid) / 1024), ...mem, sessions: st["active_sessions"] ?? -1, served: totals.sessions + totals.hangups };
     memory.push(point);
-    console.log(`  ${point.minute} min: RSS ${point.rssMiB} MiB, ${point.sessions} active sessions, ${totals.sessions} done, ${(totals.bytes / 2 ** 30).toFixed(2)} GiB, ${[...errors.values()].reduce((x, y) => x + y, 0)} errors`);
+    console.log(`  ${point.minute} min: RSS ${point.rssMiB} MiB, heap ${point.heapUsedMiB} MiB, external ${point.externalMiB} MiB, ${point.sessions} active sessions, ${totals.sessions} done, ${(totals.bytes / 2 ** 30).toFixed(2)} GiB, ${[...errors.values()].reduce((x, y) => x + y, 0)} errors`);
+    if (snapshots && memory.length === 4) void heapSnapshot(pid, "early");
   }, Math.max(10_000, (MINUTES * 60_000) / 20));
 
   let flip = false;
@@ -119,6 +175,7 @@ async function main(): Promise<void> {
   );
   clearInterval(reloader);
   clearInterval(sampler);
+  if (snapshots) await heapSnapshot(pid, "late");
   await sleep(3000);
   const final = JSON.parse((await runCli(["status", "--json", "-c", fx.configFile])).stdout) as Record<string, unknown>;
   const reloadEvents = relay.events.filter((e) => e["event"] === "reload");
