@@ -26,8 +26,11 @@ export interface PendingParty {
   readonly request: PartyRequest;
   /** Sends a refusal (Mode 0 or an HTTP status) and closes. Idempotent. */
   refuse(code: number, reason: string): void;
-  /** Sends Mode 1 or 2; resolves once that reply is queued ahead of any raw byte. */
-  accept(mode: 1 | 2): Promise<RawStream>;
+  /**
+   * Sends Mode 1 or 2; resolves once that reply is written ahead of any raw byte. With
+   * `notBefore`, the reply is written only once that settles (and never if it rejects).
+   */
+  accept(mode: 1 | 2, notBefore?: Promise<unknown>): Promise<RawStream>;
   /** `cb` runs once if the party goes away while still pending. */
   onGone(cb: () => void): void;
 }

@@ -118,10 +118,15 @@ export class Relay extends EventEmitter<RelayEvents> {
   private pair(waiter: Waiter, arriving: PendingParty, route: string): void {
     const a = waiter.party.request;
     const b = arriving.request;
-    // Mode 1 goes first to the party that arrived last: it becomes the end-to-end TLS server,
-    // and must be reachable before the Mode 2 party (the client) sends its ClientHello.
+    // Mode 1 to the party that arrived last (the end-to-end TLS server); the waiting one's Mode 2
+    // (the client, which then sends its ClientHello) goes out only once Mode 1 and its
+    // close_notify are written. A Flock client reads its reply through a TLS stack that reads
+    // ahead: had the peer's ClientHello come before its close_notify, it would be lost. Mode 2
+    // is prepared first, so it is ready the moment Mode 1 is out and the waiter loses no time.
+    let mode1Written!: { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+    const rawA = waiter.party.accept(2, new Promise((resolve, reject) => (mode1Written = { resolve, reject })));
     const rawB = arriving.accept(1);
-    const rawA = waiter.party.accept(2);
+    rawB.then(mode1Written.resolve, mode1Written.reject);
     // Replies first, bookkeeping after: logging a line costs as much as both replies.
     this.emit("paired", a, b, route, Date.now() - waiter.since);
     Promise.all([rawA, rawB]).then(

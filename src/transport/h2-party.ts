@@ -1,4 +1,5 @@
 import type * as http2 from "node:http2";
+import { constants as http2constants } from "node:http2";
 import type { PartyRequest, PendingParty, RawStream } from "../relay/party";
 
 const EMPTY = Buffer.alloc(0);
@@ -39,10 +40,20 @@ export class H2Party implements PendingParty {
     respondText(this.stream, code, reason);
   }
 
-  async accept(mode: 1 | 2): Promise<RawStream> {
+  async accept(mode: 1 | 2, notBefore?: Promise<unknown>): Promise<RawStream> {
     if (this.settled || this.stream.destroyed) throw new Error(`${this.request.identity} left before the reply`);
     this.settled = true;
     this.goneCallbacks = [];
+    // The peer's reply goes out first (see Relay.pair); if it failed, this party gets none.
+    if (notBefore) {
+      try {
+        await notBefore;
+      } catch (err) {
+        this.stream.close(http2constants.NGHTTP2_CANCEL);
+        throw err;
+      }
+    }
+    if (this.stream.destroyed) throw new Error(`${this.request.identity} left before the reply`);
     this.stream.respond({ ":status": 200, "frelay-mode": String(mode) });
     return { stream: this.stream, leftover: EMPTY };
   }

@@ -35,6 +35,10 @@ export class RecordGate extends Duplex {
   private phase: GatePhase = "feeding";
   private pumpScheduled = false;
   private rawEnded = false;
+  /** TLS output while releasing (the reply and its close_notify), written to TCP at once in _final. */
+  private reply: Buffer[] = [];
+  /** What the reply must wait for before it is written (the other party's reply). */
+  private notBefore: Promise<unknown> | undefined;
 
   constructor(
     private readonly raw: net.Socket,
@@ -153,9 +157,13 @@ export class RecordGate extends Duplex {
     if (this.pendingBytes > 0) this.emit("violation", "sent data before the relay's reply");
   }
 
-  /** The reply is going out: bytes from now on are raw stream data, kept for the splice. */
-  release(): void {
+  /**
+   * The reply is going out: bytes from now on are raw stream data, kept for the splice. The
+   * reply itself reaches TCP once `notBefore` resolves (never if it rejects).
+   */
+  release(notBefore?: Promise<unknown>): void {
     this.phase = "releasing";
+    this.notBefore = notBefore;
   }
 
   /** Unhooks from TCP (left paused) and returns the bytes never given to TLS. */
@@ -173,13 +181,43 @@ export class RecordGate extends Duplex {
       cb();
       return;
     }
+    if (this.phase === "releasing") {
+      // The reply: held back so that it and its close_notify leave in one TCP write (_final).
+      this.reply.push(chunk);
+      cb();
+      return;
+    }
     this.raw.write(chunk, (err) => cb(err ?? null));
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    // The TLS layer ended its write side: close_notify is already queued on TCP. TCP stays open.
-    this.emit("tlsFinished");
-    cb();
+    // The TLS layer ended its write side after the reply: close_notify is the last chunk held.
+    // One write for reply + close_notify: a peer whose TLS reads ahead (Go's crypto/tls does)
+    // then finds its close_notify in the same read as the reply, never a later segment's bytes
+    // behind it. 'tlsFinished' fires once the kernel has the bytes: the reply is on its way,
+    // ahead of any raw byte, and the relay may now answer the other party. TCP stays open.
+    let done = false;
+    const finished = () => {
+      if (done) return;
+      done = true;
+      this.emit("tlsFinished");
+      cb();
+    };
+    const send = () => {
+      const out = this.reply.length === 1 ? (this.reply[0] as Buffer) : Buffer.concat(this.reply);
+      this.reply = [];
+      if (out.length === 0 || this.phase === "detached" || this.raw.destroyed) return finished();
+      this.raw.write(out, finished);
+      // Nothing left queued: the write went to the kernel at once (the usual case for a few
+      // dozen bytes). Its callback would come a turn later, which the other party would wait for.
+      if (this.raw.writableLength === 0) finished();
+    };
+    if (!this.notBefore) return send();
+    // The reply is ready (encrypted) but must wait its turn; nothing is written if that fails.
+    this.notBefore.then(send, () => {
+      this.reply = [];
+      cb();
+    });
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {

@@ -61,22 +61,28 @@ export class StreamParty implements PendingParty {
     sendRefusal(this.raw, this.tlsSocket, this.gate, code, reason);
   }
 
-  async accept(mode: 1 | 2): Promise<RawStream> {
+  async accept(mode: 1 | 2, notBefore?: Promise<unknown>): Promise<RawStream> {
     if (this.settled) throw new Error(`${this.request.identity} left before the reply`);
     this.settled = true;
     this.goneCallbacks = [];
-    this.gate.release();
+    this.gate.release(notBefore);
     // Idle sessions are held by the thousand: nothing of the handshake (TLS socket, gate, this
     // party) may stay reachable from the raw socket once it is handed over.
     this.raw.off("close", this.onRawClose);
     const settle = new AbortController();
     const finished = once(this.gate, "tlsFinished", { signal: settle.signal });
     const closed = once(this.raw, "close", { signal: settle.signal }).then(() => Promise.reject(new Error(`${this.request.identity} disconnected during the reply`)));
+    // The peer's reply failed: this one is never written (the gate drops it) and the pair is off.
+    const peerFailed = notBefore?.then(() => new Promise<never>(() => undefined));
     // Exactly {"Mode":n} in one record, then close_notify; TCP stays open (see RecordGate).
     this.tlsSocket.write(JSON.stringify({ Mode: mode }));
     this.tlsSocket.end();
     try {
-      await Promise.race([finished, closed]);
+      await Promise.race(peerFailed ? [finished, closed, peerFailed] : [finished, closed]);
+    } catch (err) {
+      this.tlsSocket.destroy();
+      this.raw.destroy();
+      throw err;
     } finally {
       settle.abort(); // unregisters the losing listener
     }
