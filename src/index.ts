@@ -3,5 +3,15 @@ export { connect, type ConnectOptions, type RelayedConnection } from "./client/c
 export { resolveSettings, type PartySettings } from "./client/settings";
 export { loadConfig, type RelayConfig } from "./config/load";
 export { RelayServer } from "./daemon/relay-server";
-export { FrelayError, type FrelayErrorCode } from "./errors";
+export {
+  ClientError,
+  ConfigError,
+  DaemonError,
+  FileError,
+  FrelayError,
+  PkiError,
+  RefusalError,
+  UsageError,
+  type FrelayErrorCode,
+} from "./errors";
 export { createLogger, silentLogger, type Logger } from "./log/logger";

@@ -1,6 +1,6 @@
 import { runForward, runListen, runStdio } from "../client/modes";
 import { resolveSettings, type PartySettings } from "../client/settings";
-import { FrelayError } from "../errors";
+import { UsageError } from "../errors";
 import type { Output } from "./output";
 
 export interface ConnectFlags extends Partial<Record<keyof PartySettings, string>> {
@@ -13,10 +13,10 @@ export interface ConnectFlags extends Partial<Record<keyof PartySettings, string
 
 export async function cmdConnect(dest: string | undefined, flags: ConnectFlags, io: Output): Promise<number> {
   const { listen, forward, timeout, h2, path, ...settingFlags } = flags;
-  if (listen && forward) throw new FrelayError("FRELAY_ERR_USAGE", "--listen and --forward cannot be combined (pick one mode)");
+  if (listen && forward) throw new UsageError("--listen and --forward cannot be combined (pick one mode)");
   const settings = resolveSettings({ ...settingFlags, ...(dest ? { dest } : {}) }, process.env);
   const timeoutMs = timeout === undefined ? undefined : Number(timeout) * 1000;
-  if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new FrelayError("FRELAY_ERR_USAGE", `--timeout ${timeout} is not a number of seconds above 0`);
+  if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new UsageError(`--timeout ${timeout} is not a number of seconds above 0`);
   const opts = { ...settings, ...(timeoutMs ? { timeoutMs } : {}), ...(h2 ? { transport: "h2" as const, path: path ?? "/frelay" } : {}) };
   if (listen) {
     const h = await runListen(opts, listen, io.err);

@@ -6,13 +6,15 @@ import { loadConfig, readDaemonPaths } from "../config/load";
 import { controlRequest } from "../daemon/control-client";
 import { isAlive, readPidfile, removePidfile } from "../daemon/pidfile";
 import { runService } from "../daemon/service";
-import { FrelayError, describe } from "../errors";
+import { DaemonError, FileError, FrelayError, describe, type FrelayErrorCode } from "../errors";
 import type { Output } from "./output";
 
 const BIN = path.join(__dirname, "..", "..", "..", "bin", "frelay.js");
 const START_TIMEOUT_MS = 15_000;
 
-type ChildMessage = { ready: true; pid: number; listeners: string[]; warnings: string[] } | { ready: false; error: string; details?: string[] };
+type ChildMessage =
+  | { ready: true; pid: number; listeners: string[]; warnings: string[] }
+  | { ready: false; error: string; details?: string[]; code?: FrelayErrorCode };
 
 /** `frelay start`: foreground, or a detached child that reports ready only once it is listening. */
 export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonChild?: boolean }, io: Output): Promise<number> {
@@ -28,13 +30,13 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
   }
   const config = loadConfig(configFile); // every config error now, in this terminal
   const pid = readPidfile(config.pidfile);
-  if (pid.kind === "running") throw new FrelayError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}); stop it first with "frelay stop"`);
+  if (pid.kind === "running") throw new DaemonError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}); stop it first with "frelay stop"`);
   // The child's own stderr (a crash before the logger exists) goes to the log file too.
   let logFd: number;
   try {
     logFd = fs.openSync(config.log.file, "a", 0o640);
   } catch (err) {
-    throw new FrelayError("FRELAY_ERR_FILE", `log.file ${config.log.file} cannot be opened (${(err as NodeJS.ErrnoException).code ?? describe(err)}): point log.file at a writable file, or fix the folder's permissions`);
+    throw new FileError("FRELAY_ERR_FILE", `log.file ${config.log.file} cannot be opened (${(err as NodeJS.ErrnoException).code ?? describe(err)}): point log.file at a writable file, or fix the folder's permissions`);
   }
   const child = spawn(process.execPath, [BIN, "start", "--daemon-child", "-c", configFile], {
     detached: true,
@@ -56,7 +58,8 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
   child.unref();
   if (!msg.ready) {
     if (child.exitCode === null && child.pid) process.kill(child.pid, "SIGKILL");
-    throw new FrelayError("FRELAY_ERR_LISTEN", msg.error, msg.details ?? []);
+    // The child's own code when it had one (a config or file error), else: it did not come up.
+    throw new FrelayError(msg.code ?? "FRELAY_ERR_LISTEN", msg.error, msg.details ?? []);
   }
   for (const w of msg.warnings) io.err(`frelay: warning: ${w}`);
   io.out(`frelay started (pid ${msg.pid}), listening on ${msg.listeners.join(", ")}`);
@@ -74,7 +77,8 @@ async function runDaemonChild(configFile: string): Promise<number> {
       onReady: ({ pid, listeners, warnings }) => send({ ready: true, pid, listeners, warnings }),
     });
   } catch (err) {
-    send({ ready: false, error: describe(err), details: [...((err as FrelayError).details ?? [])] });
+    const coded = err instanceof FrelayError ? { code: err.code, details: [...err.details] } : {};
+    send({ ready: false, error: describe(err), ...coded });
     return 1;
   }
 }
@@ -108,7 +112,7 @@ export async function cmdStop(configFile: string, io: Output): Promise<number> {
   if (isAlive(pid.pid)) {
     process.kill(pid.pid, "SIGKILL");
     removePidfile(paths.pidfile, pid.pid);
-    throw new FrelayError("FRELAY_ERR_RUNNING", `frelay (pid ${pid.pid}) did not stop within ${Math.round((drainMs + 15_000) / 1000)}s and was killed`);
+    throw new DaemonError("FRELAY_ERR_STOP_TIMEOUT", `frelay (pid ${pid.pid}) did not stop within ${Math.round((drainMs + 15_000) / 1000)}s and was killed (its log says what it was still doing; sessions longer than timeouts.drain are cut)`);
   }
   removePidfile(paths.pidfile, pid.pid);
   io.out(`frelay stopped (pid ${pid.pid})`);
@@ -156,7 +160,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
 export async function cmdReload(configFile: string, io: Output): Promise<number> {
   const paths = readDaemonPaths(configFile);
   const pid = readPidfile(paths.pidfile);
-  if (pid.kind !== "running") throw new FrelayError("FRELAY_ERR_NOT_RUNNING", `frelay is not running, nothing to reload (start it with "frelay start")`);
+  if (pid.kind !== "running") throw new DaemonError("FRELAY_ERR_NOT_RUNNING", `frelay is not running, nothing to reload (start it with "frelay start")`);
   let r: { status: number; body: unknown };
   try {
     r = await controlRequest(paths.controlSocket, "POST", "/reload", 30_000);
@@ -170,7 +174,7 @@ export async function cmdReload(configFile: string, io: Output): Promise<number>
     io.out("reloaded");
     return 0;
   }
-  throw new FrelayError("FRELAY_ERR_CONFIG_INVALID", body.message ?? `reload failed (HTTP ${r.status})`);
+  throw new DaemonError("FRELAY_ERR_RELOAD_FAILED", body.message ?? `reload failed (HTTP ${r.status})`);
 }
 
 function formatUptime(s: number): string {

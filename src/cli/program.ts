@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { configPath } from "../config/load";
-import { FrelayError } from "../errors";
+import { FrelayError, UsageError } from "../errors";
 import { cmdConnect, type ConnectFlags } from "./connect-command";
 import type { Output } from "./output";
 import { cmdCertParty, cmdCertUser, cmdCheck, cmdInit, cmdRevoke } from "./pki-commands";
@@ -123,7 +123,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .action((name: string | undefined) =>
       setResult(() => {
         const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
-        if (name && !sub) throw new FrelayError("FRELAY_ERR_USAGE", `unknown command "${name}" (run frelay help)`);
+        if (name && !sub) throw new UsageError(`unknown command "${name}" (run frelay help)`);
         io.out((sub ?? program).helpInformation().trimEnd());
         return 0;
       }),
@@ -156,7 +156,8 @@ function report(err: unknown, io: Output): number {
     return err.exitCode === 0 ? 0 : 2;
   }
   if (err instanceof FrelayError) {
-    io.err(`frelay: ${err.message}`);
+    // The code goes last, so the sentence reads first; docs/errors.md explains each one.
+    io.err(`frelay: ${err.message} [${err.code}]`);
     for (const d of err.details) io.err(`  ${d}`);
     return err.code === "FRELAY_ERR_USAGE" ? 2 : 1;
   }

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadConfig } from "../config/load";
 import { ROUTE_END_PATTERN } from "../config/schema";
-import { FrelayError } from "../errors";
+import { ConfigError, UsageError } from "../errors";
 import type { Output } from "./output";
 
 type RawRoutes = { routes?: { between: [string, string] }[] } & Record<string, unknown>;
@@ -11,7 +11,7 @@ function readRaw(configFile: string): RawRoutes {
   try {
     return JSON.parse(fs.readFileSync(configFile, "utf8")) as RawRoutes;
   } catch (err) {
-    throw new FrelayError("FRELAY_ERR_CONFIG_INVALID", `${configFile} cannot be read as JSON (${(err as Error).message}); fix it first, "frelay check" shows how`);
+    throw new ConfigError("FRELAY_ERR_CONFIG_INVALID", `${configFile} cannot be read as JSON (${(err as Error).message}); fix it first, "frelay check" shows how`);
   }
 }
 
@@ -20,7 +20,7 @@ const sameRoute = (r: { between: [string, string] }, a: string, b: string) =>
 
 function checkEnd(end: string): void {
   if (!new RegExp(ROUTE_END_PATTERN).test(end)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `"${end}" is not a route end (write an identity like 0.user1 or a wildcard like *.user1)`);
+    throw new UsageError(`"${end}" is not a route end (write an identity like 0.user1 or a wildcard like *.user1)`);
   }
 }
 
@@ -49,7 +49,7 @@ export function cmdRouteLs(configFile: string, io: Output): number {
 export function cmdRouteAdd(configFile: string, a: string, b: string, io: Output): number {
   checkEnd(a);
   checkEnd(b);
-  if (a === b) throw new FrelayError("FRELAY_ERR_USAGE", `a route needs two different ends (got ${a} twice)`);
+  if (a === b) throw new UsageError(`a route needs two different ends (got ${a} twice)`);
   const raw = readRaw(configFile);
   const routes = raw.routes ?? [];
   if (routes.some((r) => sameRoute(r, a, b))) {
@@ -65,7 +65,7 @@ export function cmdRouteAdd(configFile: string, a: string, b: string, io: Output
 export function cmdRouteRm(configFile: string, a: string, b: string, io: Output): number {
   const raw = readRaw(configFile);
   const routes = raw.routes ?? [];
-  if (!routes.some((r) => sameRoute(r, a, b))) throw new FrelayError("FRELAY_ERR_CONFIG_INVALID", `no route ${a} <-> ${b} in ${configFile} ("frelay route ls" lists them)`);
+  if (!routes.some((r) => sameRoute(r, a, b))) throw new ConfigError("FRELAY_ERR_ROUTE_NOT_FOUND", `no route ${a} <-> ${b} in ${configFile} ("frelay route ls" lists them)`);
   raw.routes = routes.filter((r) => !sameRoute(r, a, b));
   writeChecked(configFile, raw);
   io.out(`removed route ${a} <-> ${b}; a running relay closes its sessions when it sees the file change`);

@@ -1,39 +1,16 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { parseHostPort } from "../config/address";
-import { FrelayError, describe } from "../errors";
+import { ClientError, RefusalError, UsageError, describe } from "../errors";
 import { verifyError } from "../transport/peer-identity";
 import { RecordGate } from "../transport/record-gate";
 import { JsonObjectScanner, MAX_REQUEST_BYTES } from "../transport/request";
 import type { Duplex } from "node:stream";
 import { dialRelayH2 } from "./h2-connect";
+import { DEFAULT_TIMEOUT_MS, type ConnectOptions, type RelayedConnection } from "./options";
 import type { PartySettings } from "./settings";
 
-export interface ConnectOptions extends PartySettings {
-  /** Bound on the whole exchange: TCP, both TLS handshakes, and the wait for the peer. */
-  timeoutMs?: number;
-  /** "stream" (default, the Flock protocol) or "h2" (SPEC 7: one HTTP/2 stream per session). */
-  transport?: "stream" | "h2";
-  /** h2 only: the path prefix the relay or front serves (default "/frelay"). */
-  path?: string;
-  /**
-   * Send the request only once the relay has finished its side of the handshake (its TLS 1.3
-   * session ticket arrived), so the request → reply time is the pairing step alone. The
-   * benchmark's latency probe; parties normally send at once.
-   */
-  requestAfterHandshake?: boolean;
-  /** Stream transport: the local address to connect from (multi-homed hosts). */
-  localAddress?: string;
-}
-
-export interface RelayedConnection {
-  /** The end-to-end TLS connection with the peer. */
-  socket: tls.TLSSocket;
-  /** 1: this side is the end-to-end TLS server; 2: the client. */
-  mode: 1 | 2;
-}
-
-const DEFAULT_TIMEOUT_MS = 120_000;
+export type { ConnectOptions, RelayedConnection } from "./options";
 
 /** The bare TCP connection after the relay's reply: what the end-to-end TLS runs over. */
 export interface DialedRelay {
@@ -46,7 +23,7 @@ export interface DialedRelay {
 }
 
 /**
- * The party side of SPEC 5 and 6: mutual TLS to the relay, the request, the reply, then
+ * The party side of the stream protocol (docs/protocol.md): mutual TLS to the relay, the request, the reply, then
  * end-to-end mutual TLS on the bare TCP connection in the role the relay assigned, verifying
  * that the peer's certificate chains to the user CA and names the requested DestParty.
  */
@@ -58,7 +35,7 @@ export async function connect(opts: ConnectOptions): Promise<RelayedConnection> 
       : await dialRelay(opts).then((d) => ({ carrier: d.socket as Duplex, mode: d.mode, discard: () => d.socket.destroy(), release: () => undefined }));
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new FrelayError("FRELAY_ERR_CONNECT", `no end-to-end TLS with ${opts.dest} before the deadline`)), Math.max(0, deadline - Date.now()));
+    timer = setTimeout(() => reject(new ClientError("FRELAY_ERR_CONNECT", `no end-to-end TLS with ${opts.dest} before the deadline`)), Math.max(0, deadline - Date.now()));
   });
   try {
     const socket = await Promise.race([startEndToEnd(carrier, mode, opts), timeout]);
@@ -74,7 +51,7 @@ export async function connect(opts: ConnectOptions): Promise<RelayedConnection> 
 }
 
 /**
- * The relay half of SPEC 5: mutual TLS to the relay, the request, the reply and its
+ * The relay half of the stream protocol: mutual TLS to the relay, the request, the reply and its
  * close_notify, and nothing more. Resolves with the bare TCP connection, its first unread bytes
  * put back, ready for the end-to-end TLS (or, in the benchmark, for raw bytes).
  */
@@ -97,9 +74,9 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
       reject(err);
     };
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const timer = setTimeout(() => fail(new FrelayError("FRELAY_ERR_CONNECT", `no pairing with ${opts.dest} within ${timeoutMs / 1000}s`)), timeoutMs);
-    raw.once("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `cannot reach relay ${opts.relay}: ${describe(err)}`)));
-    const onClose = () => fail(new FrelayError("FRELAY_ERR_CONNECT", `relay ${opts.relay} closed the connection before pairing`));
+    const timer = setTimeout(() => fail(new ClientError("FRELAY_ERR_CONNECT", `no pairing with ${opts.dest} within ${timeoutMs / 1000}s`)), timeoutMs);
+    raw.once("error", (err) => fail(new ClientError("FRELAY_ERR_CONNECT", `cannot reach relay ${opts.relay}: ${describe(err)}`)));
+    const onClose = () => fail(new ClientError("FRELAY_ERR_CONNECT", `relay ${opts.relay} closed the connection before pairing`));
     raw.once("close", onClose);
     let requestedAt = 0;
 
@@ -114,8 +91,8 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
         key: opts.relayKey,
         minVersion: "TLSv1.2",
       });
-      gate.on("error", (err: Error) => fail(new FrelayError("FRELAY_ERR_CONNECT", `relay ${opts.relay}: ${describe(err)}`)));
-      outer.on("error", (err) => fail(new FrelayError("FRELAY_ERR_CONNECT", `TLS with relay ${opts.relay} failed: ${describe(err)}`)));
+      gate.on("error", (err: Error) => fail(new ClientError("FRELAY_ERR_CONNECT", `relay ${opts.relay}: ${describe(err)}`)));
+      outer.on("error", (err) => fail(new ClientError("FRELAY_ERR_CONNECT", `TLS with relay ${opts.relay} failed: ${describe(err)}`)));
       const sendRequest = () => {
         requestedAt = performance.now();
         outer.write(JSON.stringify({ DestParty: opts.dest, Tag: opts.tag }));
@@ -128,10 +105,10 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
       let mode: 1 | 2 | undefined;
       let repliedAt = 0;
       outer.on("data", (chunk: Buffer) => {
-        if (mode !== undefined) return fail(new FrelayError("FRELAY_ERR_PEER", "relay sent data after its reply"));
+        if (mode !== undefined) return fail(new ClientError("FRELAY_ERR_PEER", "relay sent data after its reply"));
         const r = scanner.push(chunk);
         if (r.kind === "incomplete") return;
-        if (r.kind === "error") return fail(new FrelayError("FRELAY_ERR_PEER", r.reason));
+        if (r.kind === "error") return fail(new ClientError("FRELAY_ERR_PEER", r.reason));
         const reply = parseReply(r.text);
         if ("refused" in reply) return fail(reply.refused);
         mode = reply.mode;
@@ -141,7 +118,7 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
       // fires within the turn of the close_notify record, so every later byte is still
       // unread in the gate: the first bytes of the end-to-end TLS.
       outer.once("end", () => {
-        if (mode === undefined) return fail(new FrelayError("FRELAY_ERR_PEER", "relay closed the connection without a reply (its log says why, e.g. a revoked or unknown certificate)"));
+        if (mode === undefined) return fail(new ClientError("FRELAY_ERR_PEER", "relay closed the connection without a reply (its log says why, e.g. a revoked or unknown certificate)"));
         const leftover = gate.detach();
         outer.destroy();
         if (leftover.length > 0) raw.unshift(leftover);
@@ -159,21 +136,20 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
 /** RELAY as host and port, or a usage error naming the setting. */
 function relayAddress(text: string): { host: string; port: number } {
   const addr = parseHostPort(text);
-  if (typeof addr === "string" || addr.kind !== "tcp") throw new FrelayError("FRELAY_ERR_USAGE", `RELAY ${typeof addr === "string" ? addr : "must be host:port"}`);
+  if (typeof addr === "string" || addr.kind !== "tcp") throw new UsageError(`RELAY ${typeof addr === "string" ? addr : "must be host:port"}`);
   return addr;
 }
 
-function parseReply(text: string): { mode: 1 | 2 } | { refused: FrelayError } {
+function parseReply(text: string): { mode: 1 | 2 } | { refused: ClientError } {
   let reply: { Mode?: unknown; Code?: unknown; Error?: unknown };
   try {
     reply = JSON.parse(text) as typeof reply;
   } catch {
-    return { refused: new FrelayError("FRELAY_ERR_PEER", "relay sent an unreadable reply") };
+    return { refused: new ClientError("FRELAY_ERR_PEER", "relay sent an unreadable reply") };
   }
   if (reply.Mode === 1 || reply.Mode === 2) return { mode: reply.Mode };
-  const refusal = new FrelayError("FRELAY_ERR_REFUSED", `relay refused (${String(reply.Code)}): ${String(reply.Error ?? "no reason given")}`);
-  (refusal as FrelayError & { status?: unknown }).status = reply.Code;
-  return { refused: refusal };
+  if (typeof reply.Code !== "number") return { refused: new ClientError("FRELAY_ERR_PEER", "relay sent a reply with neither Mode 1/2 nor a Code") };
+  return { refused: new RefusalError(reply.Code, typeof reply.Error === "string" && reply.Error ? reply.Error : "no reason given") };
 }
 
 /**
@@ -193,7 +169,7 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
         minVersion: "TLSv1.2",
         checkServerIdentity: (_host, cert) => wrongPeer(cert),
       });
-      socket.once("error", (err) => reject(new FrelayError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
+      socket.once("error", (err) => reject(new ClientError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
       socket.once("secureConnect", () => resolve(socket));
       return;
     }
@@ -203,7 +179,7 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
       requestCert: true,
       rejectUnauthorized: false, // checked below: chain to the user CA, then the peer's name
     });
-    socket.once("error", (err) => reject(new FrelayError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
+    socket.once("error", (err) => reject(new ClientError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
     socket.once("secure", () => {
       const verdict = verifyError(socket);
       const cert = socket.getPeerCertificate();
@@ -214,7 +190,7 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
         : wrongPeer(cert)?.message;
       if (problem) {
         socket.destroy();
-        reject(new FrelayError("FRELAY_ERR_PEER", `end-to-end peer is not ${opts.dest}: ${problem}`));
+        reject(new ClientError("FRELAY_ERR_PEER", `end-to-end peer is not ${opts.dest}: ${problem}`));
         return;
       }
       resolve(socket);

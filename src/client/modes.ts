@@ -1,6 +1,6 @@
 import * as net from "node:net";
 import { parseHostPort } from "../config/address";
-import { FrelayError, describe } from "../errors";
+import { ClientError, RefusalError, UsageError, describe } from "../errors";
 import { Splice } from "../relay/splice";
 import { connect, type ConnectOptions } from "./connect";
 
@@ -21,13 +21,13 @@ export async function runStdio(opts: ConnectOptions, stdin: NodeJS.ReadableStrea
       stdout.write("", oneDone);
     });
     socket.on("finish", oneDone);
-    socket.on("error", (err) => reject(new FrelayError("FRELAY_ERR_PEER", `connection to ${opts.dest} failed: ${describe(err)}`)));
+    socket.on("error", (err) => reject(new ClientError("FRELAY_ERR_PEER", `connection to ${opts.dest} failed: ${describe(err)}`)));
   });
 }
 
 function hostPort(text: string, flag: string): { host: string; port: number } {
   const a = parseHostPort(text);
-  if (typeof a === "string" || a.kind !== "tcp") throw new FrelayError("FRELAY_ERR_USAGE", `${flag} ${typeof a === "string" ? a : "must be host:port"}`);
+  if (typeof a === "string" || a.kind !== "tcp") throw new UsageError(`${flag} ${typeof a === "string" ? a : "must be host:port"}`);
   return a;
 }
 
@@ -84,7 +84,7 @@ export function runForward(opts: ConnectOptions, forward: string, log: (line: st
         local.once("connect", () => new Splice({ stream: socket, leftover: EMPTY }, { stream: local, leftover: EMPTY }, () => undefined));
       },
       (err: unknown) => {
-        const status = (err as { status?: unknown }).status;
+        const status = err instanceof RefusalError ? err.status : undefined;
         if (status !== 408) {
           backoffMs = Math.min(30_000, backoffMs ? backoffMs * 2 : 500);
           log(`frelay connect: ${describe(err)} (retrying in ${backoffMs / 1000}s)`);

@@ -1,5 +1,5 @@
 import * as fs from "node:fs";
-import { FrelayError } from "../errors";
+import { FileError, UsageError } from "../errors";
 
 /** Everything a party needs; PEM values are the text itself. */
 export interface PartySettings {
@@ -38,11 +38,11 @@ export function pemValue(value: string, name: string): string {
   if (value.includes("-----BEGIN")) return value;
   try {
     const text = fs.readFileSync(value, "utf8");
-    if (!text.includes("-----BEGIN")) throw new FrelayError("FRELAY_ERR_FILE", `${name}: ${value} holds no PEM data (point it at a .pem or .key file)`);
+    if (!text.includes("-----BEGIN")) throw new FileError("FRELAY_ERR_FILE", `${name}: ${value} holds no PEM data (point it at a .pem or .key file)`);
     return text;
   } catch (err) {
-    if (err instanceof FrelayError) throw err;
-    throw new FrelayError("FRELAY_ERR_FILE", `${name}: ${value} is neither PEM text nor a readable file (set it to the PEM or its path)`);
+    if (err instanceof FileError) throw err;
+    throw new FileError("FRELAY_ERR_FILE", `${name}: ${value} is neither PEM text nor a readable file (set it to the PEM or its path)`);
   }
 }
 
@@ -60,7 +60,7 @@ export function resolveSettings(flags: Partial<Record<keyof PartySettings, strin
     out[key] = (PEM_SETTINGS as readonly string[]).includes(key) ? pemValue(value, envName) : value;
   }
   if (missing.length > 0) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `missing settings: ${missing.join(", ")} (source a party.env: set -a; . certs/parties/<id>/party.env)`);
+    throw new UsageError(`missing settings: ${missing.join(", ")} (source a party.env: set -a; . certs/parties/<id>/party.env)`);
   }
   return out as PartySettings;
 }

@@ -1,5 +1,5 @@
 import * as http from "node:http";
-import { FrelayError } from "../errors";
+import { DaemonError } from "../errors";
 
 export interface ControlResponse {
   status: number;
@@ -14,7 +14,7 @@ export function controlRequest(socketPath: string, method: string, urlPath: stri
       let size = 0;
       res.on("data", (c: Buffer) => {
         size += c.length;
-        if (size > 16 * 1024 * 1024) req.destroy(new Error("control response too large"));
+        if (size > 16 * 1024 * 1024) req.destroy(new DaemonError("FRELAY_ERR_CONTROL", `control socket ${socketPath} sent more than 16 MiB (is another program listening there?)`));
         else parts.push(c);
       });
       res.on("end", () => {
@@ -28,7 +28,7 @@ export function controlRequest(socketPath: string, method: string, urlPath: stri
         resolve({ status: res.statusCode ?? 0, body });
       });
     });
-    req.on("timeout", () => req.destroy(new FrelayError("FRELAY_ERR_CONTROL", `control socket ${socketPath} did not answer within ${timeoutMs / 1000}s`)));
+    req.on("timeout", () => req.destroy(new DaemonError("FRELAY_ERR_CONTROL", `control socket ${socketPath} did not answer within ${timeoutMs / 1000}s`)));
     req.on("error", (err) => reject(err));
     req.end();
   });

@@ -1,6 +1,6 @@
 import * as http from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { FrelayError, describe } from "../errors";
+import { DaemonError, describe } from "../errors";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
 
@@ -87,7 +87,7 @@ export class MetricsServer {
 
   listen(host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(new FrelayError("FRELAY_ERR_LISTEN", `metrics.address ${host}:${port} cannot be bound (${err.code}; change metrics.address)`));
+      const onError = (err: NodeJS.ErrnoException) => reject(new DaemonError("FRELAY_ERR_LISTEN", `metrics.address ${host}:${port} cannot be bound (${err.code}; change metrics.address)`));
       this.server.once("error", onError);
       this.server.listen({ host, port }, () => {
         this.server.off("error", onError);

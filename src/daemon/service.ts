@@ -1,5 +1,5 @@
 import { loadConfig } from "../config/load";
-import { FrelayError, describe } from "../errors";
+import { DaemonError, describe } from "../errors";
 import { VERSION } from "../version";
 import { ControlServer } from "./control-server";
 import { RelayProcess } from "./lifecycle";
@@ -23,7 +23,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   const initial = loadConfig(configFile);
   const pid = readPidfile(initial.pidfile);
   if (pid.kind === "running" && pid.pid !== process.pid) {
-    throw new FrelayError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}, pidfile ${initial.pidfile}); stop it first with "frelay stop"`);
+    throw new DaemonError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}, pidfile ${initial.pidfile}); stop it first with "frelay stop"`);
   }
   // A daemon's stdout and stderr are its log file: a full disk there must not stop the relay
   // (an unhandled write error on them would). The log's own trouble is reported by FileSink.
@@ -48,7 +48,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
     await control.listen();
   } catch (err) {
     await proc.stop();
-    throw new FrelayError("FRELAY_ERR_LISTEN", `control socket ${proc.config.controlSocket} cannot be created (${describe(err)}; check the folder's permissions)`);
+    throw new DaemonError("FRELAY_ERR_LISTEN", `control socket ${proc.config.controlSocket} cannot be created (${describe(err)}; check the folder's permissions)`);
   }
   writePidfile(proc.config.pidfile);
 

@@ -76,7 +76,7 @@ describe("frelay init / cert: the PKI as a user makes it", () => {
   it("refuses to overwrite a party without --force, and explains", async () => {
     const r = await cli("cert", "party", "0", "--user", "user1");
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^frelay: .*relay\.key already exists \(use --force to replace it\)\n$/);
+    assert.match(r.stderr, /^frelay: .*relay\.key already exists \(use --force to replace it\) \[FRELAY_ERR_EXISTS\]\n$/);
   });
 
   it("bad input gets one line naming the problem and the fix", async () => {

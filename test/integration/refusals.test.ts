@@ -1,6 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import { connect } from "../../src/client/connect";
+import { RefusalError } from "../../src/errors";
 import type { Fixture } from "../helpers/fixture";
 import { suiteRelay, type RunningRelay } from "../helpers/cli";
 import { refusalFor, waitingRawParty } from "../helpers/raw-party";
@@ -49,7 +50,14 @@ describe("refusals: one TLS record {Mode:0,Code,Error} and a close", () => {
   });
 
   it("the library client reports a refusal as one clear error", async () => {
-    await assert.rejects(connect({ ...fx.party("0.user1", "3.user1", relay.address), timeoutMs: 10000 }), /relay refused \(403\): no route between 0\.user1 and 3\.user1/);
+    await assert.rejects(connect({ ...fx.party("0.user1", "3.user1", relay.address), timeoutMs: 10000 }), (err: unknown) => {
+      // A typed refusal carrying the relay's status, not a status cast onto a plain Error.
+      assert.ok(err instanceof RefusalError, String(err));
+      assert.equal(err.code, "FRELAY_ERR_REFUSED");
+      assert.equal(err.status, 403);
+      assert.match(err.reason, /^no route between 0\.user1 and 3\.user1/);
+      return true;
+    });
   });
 
   for (const [name, payload] of [
