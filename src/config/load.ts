@@ -4,11 +4,11 @@ import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import Ajv, { type ErrorObject } from "ajv";
-import { FrelayError } from "../errors";
+import { ConfigError, FileError } from "../errors";
 import { parseHostPort, type ListenAddress } from "./address";
 import { parseDuration } from "./duration";
 import { lineOfPath } from "./json-lines";
-import { configSchema, type RawConfig } from "./schema";
+import { RELOAD_KEYWORD, configSchema, type RawConfig } from "./schema";
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
 
@@ -58,7 +58,8 @@ export const DEFAULTS = {
   fronting: { path: "/frelay", client_cert_header: "x-ssl-client-cert", trusted_proxies: ["127.0.0.1", "::1"] },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: true });
+// x-reload is documentation only (docs/configuration.md); strict mode needs to be told it is known.
+const ajv = new Ajv({ allErrors: true, strict: true, keywords: [RELOAD_KEYWORD] });
 const validate = ajv.compile<RawConfig>(configSchema);
 
 type PathPart = string | number;
@@ -123,9 +124,9 @@ function readConfigText(file: string): string {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") {
-      throw new FrelayError("FRELAY_ERR_CONFIG_MISSING", `config file ${file} does not exist (run "frelay init" to create one, or pass -c <path>)`);
+      throw new ConfigError("FRELAY_ERR_CONFIG_MISSING", `config file ${file} does not exist (run "frelay init" to create one, or pass -c <path>)`);
     }
-    throw new FrelayError("FRELAY_ERR_FILE", `config file ${file} cannot be read (${code}; check its permissions)`);
+    throw new FileError("FRELAY_ERR_FILE", `config file ${file} cannot be read (${code}; check its permissions)`);
   }
 }
 
@@ -136,7 +137,7 @@ function parseJson(text: string, file: string): unknown {
     const msg = (err as Error).message;
     const pos = /position (\d+)/.exec(msg);
     const line = pos ? text.slice(0, Number(pos[1])).split("\n").length : undefined;
-    throw new FrelayError("FRELAY_ERR_CONFIG_INVALID", `${path.basename(file)}${line ? `:${line}` : ""}: not valid JSON (${msg}); fix the syntax`);
+    throw new ConfigError("FRELAY_ERR_CONFIG_INVALID", `${path.basename(file)}${line ? `:${line}` : ""}: not valid JSON (${msg}); fix the syntax`);
   }
 }
 
@@ -298,9 +299,9 @@ export function loadConfig(file: string): RelayConfig {
   return deepFreeze(config);
 }
 
-function invalid(file: string, items: string[]): FrelayError {
+function invalid(file: string, items: string[]): ConfigError {
   const n = items.length;
-  return new FrelayError("FRELAY_ERR_CONFIG_INVALID", `${file}: ${n} error${n === 1 ? "" : "s"} found, config not used`, items);
+  return new ConfigError("FRELAY_ERR_CONFIG_INVALID", `${file}: ${n} error${n === 1 ? "" : "s"} found, config not used`, items);
 }
 
 /** The config path a command uses: -c, then $FRELAY_CONFIG, then ./config.json. */

@@ -4,25 +4,45 @@ import { LABEL } from "../pki/identity";
 /** A route end: an identity, or `*.<rest>` where `*` is exactly one leftmost label. */
 export const ROUTE_END_PATTERN = `^(\\*|${LABEL})(\\.${LABEL})+$`;
 
-const duration = { type: "string", pattern: DURATION_PATTERN };
-const nonEmpty = { type: "string", minLength: 1 };
+/**
+ * `x-reload` says what a reload does with a changed value (docs/configuration.md shows it):
+ * "live": applies at once, also to what is already waiting or open; "new": applies to
+ * connections, requests or sessions that start after the reload; "rebind": the new listener is
+ * bound before the old one stops accepting; "restart": only read at start.
+ */
+export type ReloadEffect = "live" | "new" | "rebind" | "restart";
+export const RELOAD_KEYWORD = "x-reload";
 
-/** The JSON Schema of config.json (SPEC section 4). Unknown keys are rejected everywhere. */
+const duration = (description: string, reload: ReloadEffect) => ({ type: "string", pattern: DURATION_PATTERN, description, "x-reload": reload });
+const nonEmpty = (description: string, reload: ReloadEffect) => ({ type: "string", minLength: 1, description, "x-reload": reload });
+
+/**
+ * The JSON Schema of config.json (docs/configuration.md is generated from it: `npm run docs`).
+ * Unknown keys are rejected everywhere. Defaults live in DEFAULTS (config/load.ts).
+ */
 export const configSchema = {
   type: "object",
   additionalProperties: false,
   required: ["address", "tls", "routes"],
   properties: {
-    $schema: { type: "string" },
-    address: nonEmpty,
+    $schema: { type: "string", description: "Ignored: lets an editor find a JSON Schema for the file.", "x-reload": "live" },
+    address: nonEmpty("The direct listener, `host:port` (`[v6]:port` for IPv6): parties connect here with mutual TLS, the stream protocol or HTTP/2 (ALPN `h2`).", "rebind"),
     tls: {
       type: "object",
       additionalProperties: false,
       required: ["ca", "cert", "key"],
-      properties: { ca: nonEmpty, cert: nonEmpty, key: nonEmpty, crl: nonEmpty },
+      description: "The relay's own PKI files, PEM, relative to the config file's folder. A changed file is reloaded like a changed config.",
+      properties: {
+        ca: nonEmpty("The relay CA: party relay certificates (and a front's forwarded ones) must chain to it.", "new"),
+        cert: nonEmpty("The relay's server certificate.", "new"),
+        key: nonEmpty("The key of `tls.cert` (must match it).", "new"),
+        crl: nonEmpty("The revocation list `frelay cert revoke` writes. Absent: nothing is revoked. On reload, waiting parties and sessions of a newly revoked certificate are closed.", "live"),
+      },
     },
     routes: {
       type: "array",
+      description: "Who may talk to whom. A route is symmetric; an end is an identity (`0.user1`) or `*.<rest>`, where `*` stands for exactly one leftmost label. On reload, waiting parties and sessions whose route is gone are closed (403).",
+      "x-reload": "live",
       items: {
         type: "object",
         additionalProperties: false,
@@ -32,52 +52,68 @@ export const configSchema = {
             type: "array",
             minItems: 2,
             maxItems: 2,
+            description: "The two ends of the route.",
             items: { type: "string", pattern: ROUTE_END_PATTERN, maxLength: 253 },
           },
         },
       },
     },
-    proxy_protocol: { type: "boolean" },
+    proxy_protocol: {
+      type: "boolean",
+      default: false,
+      description: "The direct listener expects a PROXY protocol v1 or v2 header before TLS (TLS passthrough fronts); a connection without a valid one is dropped. Every direct client must then come through the proxy.",
+      "x-reload": "new",
+    },
     fronting: {
       type: "object",
       additionalProperties: false,
       required: ["address"],
+      description: "The HTTP/2 cleartext (h2c) listener for a web server that terminated TLS and forwards the client certificate in a header. Absent: off.",
       properties: {
-        address: nonEmpty,
-        path: { type: "string", pattern: "^/[A-Za-z0-9._~/-]*$" },
-        client_cert_header: { type: "string", pattern: "^[A-Za-z0-9-]+$" },
-        trusted_proxies: { type: "array", items: nonEmpty },
+        address: nonEmpty("`host:port`, or a unix socket path (absolute or starting with `./`; a unix socket is trusted, its file permissions decide who may connect).", "rebind"),
+        path: { type: "string", pattern: "^/[A-Za-z0-9._~/-]*$", description: "The path prefix: a party's stream is `POST <path>/connect`.", "x-reload": "new" },
+        client_cert_header: { type: "string", pattern: "^[A-Za-z0-9-]+$", description: "The header carrying the party's certificate: URL-escaped PEM or base64 DER.", "x-reload": "new" },
+        trusted_proxies: { type: "array", items: { type: "string", minLength: 1 }, description: "Addresses or CIDR blocks the header is believed from (TCP only); a peer not in the list is closed at accept.", "x-reload": "new" },
       },
     },
     timeouts: {
       type: "object",
       additionalProperties: false,
-      properties: { handshake: duration, pair: duration, idle: duration, drain: duration },
+      description: "Durations are strings: `\"500ms\"`, `\"30s\"`, `\"5m\"`, `\"1h\"`; a bare number is an error.",
+      properties: {
+        handshake: duration("From accept to a complete request: TLS plus the request (or the first HTTP/2 stream).", "new"),
+        pair: duration("How long a party waits for its peer before a 408.", "new"),
+        idle: duration("A session with no traffic in either direction for this long is closed. `0s`: never.", "new"),
+        drain: duration("At stop, how long open sessions may go on before they are closed.", "live"),
+      },
     },
     limits: {
       type: "object",
       additionalProperties: false,
+      description: "Bounds on what clients can hold.",
       properties: {
-        max_connections: { type: "integer", minimum: 1, maximum: 10_000_000 },
-        max_waiting_per_identity: { type: "integer", minimum: 1, maximum: 1_000_000 },
-        max_handshakes_per_address: { type: "integer", minimum: 1, maximum: 1_000_000 },
+        max_connections: { type: "integer", minimum: 1, maximum: 10_000_000, description: "TCP connections on the direct listener; beyond it a party gets its handshake and a 429, beyond 1.25 × it new connections are closed at once.", "x-reload": "new" },
+        max_waiting_per_identity: { type: "integer", minimum: 1, maximum: 1_000_000, description: "Parties of one identity waiting at once; more are refused 429.", "x-reload": "new" },
+        max_handshakes_per_address: { type: "integer", minimum: 1, maximum: 1_000_000, description: "Connections from one client address (after any PROXY header) that have not yet finished TLS and their request; beyond it a new one is closed at once.", "x-reload": "new" },
       },
     },
-    pidfile: nonEmpty,
-    control_socket: nonEmpty,
+    pidfile: nonEmpty("The daemon's pidfile.", "restart"),
+    control_socket: nonEmpty("The local control socket (unix, mode 0600) that `status`, `reload` and `stop` use.", "restart"),
     log: {
       type: "object",
       additionalProperties: false,
+      description: "Where and how much to log (JSON lines).",
       properties: {
-        file: nonEmpty,
-        level: { enum: ["error", "warn", "info", "debug"] },
+        file: nonEmpty("The log file; SIGUSR1 reopens it (logrotate).", "restart"),
+        level: { enum: ["error", "warn", "info", "debug"], description: "The least severe level written.", "x-reload": "live" },
       },
     },
     metrics: {
       type: "object",
       additionalProperties: false,
       required: ["address"],
-      properties: { address: nonEmpty },
+      description: "The HTTP listener for Prometheus `/metrics`, `/healthz` and `/readyz`. Absent: off.",
+      properties: { address: nonEmpty("`host:port`; keep it on loopback or a private network.", "rebind") },
     },
   },
 } as const;
