@@ -1,4 +1,4 @@
-/** A DNS-style label: what identities, users and parties are made of (SPEC section 2). */
+/** A DNS-style label: what identities, users and parties are made of (docs/protocol.md, "Identities"). */
 export const LABEL = "[A-Za-z0-9-]{1,63}";
 const LABEL_RE = new RegExp(`^${LABEL}$`);
 /** `<party>.<user>`: at least two labels; the user part may itself be dotted. */

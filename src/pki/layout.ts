@@ -1,6 +1,6 @@
 import * as path from "node:path";
 
-/** The default file layout under `certs/` (SPEC section 2). */
+/** The default file layout under `certs/` (docs/operations.md, "Certificates and files"). */
 export interface RelayCaFiles { cert: string; key: string }
 
 export function relayCaFiles(dir: string): RelayCaFiles {

@@ -7,7 +7,7 @@ const EMPTY = Buffer.alloc(0);
 const REFUSAL_LINGER_MS = 2000;
 
 /**
- * A party on the HTTP/2 transport (SPEC 7): one stream `POST <path>/connect`. The response
+ * A party on the HTTP/2 transport (docs/protocol.md, "HTTP/2"): one stream `POST <path>/connect`. The response
  * headers go out only when paired (200 + frelay-mode) or refused (status + one-line body); the
  * request and response bodies are then the two directions, END_STREAM standing for FIN.
  * Flow control bounds anything the party sends early, so there is no hand-off to get right.

@@ -19,7 +19,7 @@ export type GatePhase = "feeding" | "holding" | "releasing" | "detached" | "stre
  * turns and, as soon as the record that completes its message has gone in, stops the feed:
  *
  *  - relay side: after the record completing the request → `hold()`; bytes arriving while the
- *    party waits break the protocol (SPEC 5.6). When paired → `release()`: from now on what TCP
+ *    party waits break the protocol (docs/protocol.md, "Request"). When paired → `release()`: from now on what TCP
  *    delivers is end-to-end data, kept unprocessed.
  *  - party side: feeding until the outer TLS reports close_notify ('end' fires within the same
  *    turn as the record), then `detach()`.

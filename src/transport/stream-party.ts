@@ -8,7 +8,7 @@ import type { RecordGate } from "./record-gate";
 const REFUSAL_LINGER_MS = 2000;
 
 /**
- * A party on the stream protocol (SPEC 5) whose request has been read: the outer TLS is still
+ * A party on the stream protocol (docs/protocol.md, "The stream protocol") whose request has been read: the outer TLS is still
  * open for the reply, and the gate holds TCP so that no raw byte is lost or misread.
  */
 export class StreamParty implements PendingParty {

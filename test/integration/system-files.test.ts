@@ -11,7 +11,7 @@ const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status
 const UNIT = path.join(REPO_ROOT, "systemd", "frelay.service");
 
 describe("systemd/frelay.service", () => {
-  it("declares what SPEC section 9 asks for, and no MemoryDenyWriteExecute", () => {
+  it("declares what docs/operations.md promises under systemd, and no MemoryDenyWriteExecute", () => {
     const unit = fs.readFileSync(UNIT, "utf8");
     for (const line of ["Type=forking", "PIDFile=/run/frelay/frelay.pid", "LimitNOFILE=65535", "Restart=on-failure", "User=frelay", "NoNewPrivileges=yes", "SystemCallFilter=@system-service @pkey"]) {
       assert.match(unit, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`, "m"), line);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Flock-style party written without frelay's code: Python's ssl with memory BIOs.
 
-Speaks SPEC section 5 from the party side: mutual TLS to the relay, the JSON request, the reply
+Speaks the stream protocol (docs/protocol.md) from the party side: mutual TLS to the relay, the JSON request, the reply
 read up to close_notify, then end-to-end mutual TLS over the bare TCP connection in the role
 the relay assigned, starting with whatever bytes the outer TLS left unread in its BIO.
 Sends stdin to the peer, half-closes, writes what the peer sent to stdout.
