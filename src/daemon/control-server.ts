@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
+import { bindServer } from "../transport/bind";
 
 export interface ControlHandlers {
   status(): unknown;
@@ -59,27 +60,9 @@ export class ControlServer {
   }
 
   /** Binds the socket; a leftover file from a dead daemon is removed first (caller checked the pidfile). */
-  listen(): Promise<void> {
-    try {
-      fs.unlinkSync(this.socketPath);
-    } catch {
-      // none
-    }
-    return new Promise((resolve, reject) => {
-      // The socket file is created by the bind inside listen(): with this umask it is 0600 at birth.
-      const oldMask = process.umask(0o177);
-      this.server.once("error", (err) => {
-        process.umask(oldMask);
-        reject(err);
-      });
-      this.server.listen(this.socketPath, () => {
-        process.umask(oldMask);
-        this.server.removeAllListeners("error");
-        this.server.on("error", (err) => this.log.error("control_error", { error: describe(err) }));
-        fs.chmodSync(this.socketPath, 0o600);
-        resolve();
-      });
-    });
+  async listen(): Promise<void> {
+    // The socket file is created by the bind itself: 0600 from birth, never wider.
+    await bindServer(this.server, { kind: "unix", path: this.socketPath, text: this.socketPath }, { setting: "control_socket", socketMode: 0o600 });
   }
 
   close(): Promise<void> {

@@ -1,6 +1,8 @@
 import * as http from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { DaemonError, describe } from "../errors";
+import type { ListenAddress } from "../config/address";
+import { describe } from "../errors";
+import { bindServer, boundText } from "../transport/bind";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
 
@@ -85,20 +87,12 @@ export class MetricsServer {
     this.server.requestTimeout = 10_000;
   }
 
-  listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(new DaemonError("FRELAY_ERR_LISTEN", `metrics.address ${host}:${port} cannot be bound (${err.code}; change metrics.address)`));
-      this.server.once("error", onError);
-      this.server.listen({ host, port }, () => {
-        this.server.off("error", onError);
-        resolve();
-      });
-    });
+  async listen(address: ListenAddress & { kind: "tcp" }): Promise<void> {
+    await bindServer(this.server, address, { setting: "metrics.address" });
   }
 
   address(): string {
-    const a = this.server.address();
-    return a && typeof a === "object" ? `${a.address}:${a.port}` : "";
+    return boundText(this.server);
   }
 
   close(): Promise<void> {

@@ -60,7 +60,7 @@ export class RelayServer {
       return old;
     }
     const server = new MetricsServer(this.metrics, () => !this.relay.isDraining && this.direct.address() !== null, this.log.child("metrics"));
-    await server.listen(config.metrics.address.host, config.metrics.address.port);
+    await server.listen(config.metrics.address);
     this.metricsServer = server;
     this.log.info("listen", { transport: "metrics", address: server.address() });
     return old;

@@ -1,5 +1,5 @@
 import { loadConfig } from "../config/load";
-import { DaemonError, describe } from "../errors";
+import { DaemonError } from "../errors";
 import { VERSION } from "../version";
 import { ControlServer } from "./control-server";
 import { RelayProcess } from "./lifecycle";
@@ -48,7 +48,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
     await control.listen();
   } catch (err) {
     await proc.stop();
-    throw new DaemonError("FRELAY_ERR_LISTEN", `control socket ${proc.config.controlSocket} cannot be created (${describe(err)}; check the folder's permissions)`);
+    throw err; // already a DaemonError naming control_socket and the fix
   }
   writePidfile(proc.config.pidfile);
 

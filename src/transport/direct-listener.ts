@@ -11,7 +11,7 @@ import { RecordGate } from "./record-gate";
 import { peekAlpn } from "./client-hello";
 import { RequestScanner } from "./request";
 import { StreamParty, sendRefusal } from "./stream-party";
-import { FrelayError } from "../errors";
+import { bindServer } from "./bind";
 import type { TrustedProxies } from "./fronted-identity";
 import type { H2Endpoint } from "./h2-endpoint";
 
@@ -31,7 +31,7 @@ export interface TransportState {
 
 /**
  * ALPN: h2 when the client offers it; otherwise the client's own first choice is echoed, because
- * Node would otherwise abort a handshake with no common protocol, and SPEC 5 makes anything but
+ * Node would otherwise abort a handshake with no common protocol, and docs/protocol.md ("Transports") makes anything but
  * h2 (or no ALPN at all) the stream protocol.
  */
 function chooseAlpn({ protocols }: { protocols: string[] }): string | undefined {
@@ -65,7 +65,7 @@ const KEEPALIVE_MS = 60_000;
 const HARD_CAP_FACTOR = 1.25;
 
 /**
- * The direct listener (SPEC 5): mutual TLS, the request, and the hand-off to the relay.
+ * The direct listener (docs/protocol.md, "The stream protocol"): mutual TLS, the request, and the hand-off to the relay.
  * Every connection gets `timeouts.handshake` to finish TLS and its request; handshakes run
  * concurrently, so a silent or slow client holds up no one else.
  */
@@ -91,18 +91,9 @@ export class DirectListener {
     return this.connections.size;
   }
 
-  listen(host: string, port: number): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        const why = err.code === "EADDRINUSE" ? "is already in use (stop the other process or change address)" : err.code === "EACCES" ? "needs privileges (use a port above 1023)" : `cannot be bound (${err.code})`;
-        reject(new FrelayError("FRELAY_ERR_LISTEN", `address ${host}:${port} ${why}`));
-      };
-      this.server.once("error", onError);
-      this.server.listen({ host, port }, () => {
-        this.server.off("error", onError);
-        resolve(this.server.address() as net.AddressInfo);
-      });
-    });
+  async listen(host: string, port: number): Promise<net.AddressInfo> {
+    await bindServer(this.server, { kind: "tcp", host, port, text: formatHostPort(host, port) }, { setting: "address" });
+    return this.server.address() as net.AddressInfo;
   }
 
   address(): net.AddressInfo | null {

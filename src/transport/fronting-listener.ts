@@ -1,11 +1,9 @@
-import * as fs from "node:fs";
 import type * as http2 from "node:http2";
 import type { ListenAddress } from "../config/address";
-import { formatHostPort } from "../config/address";
-import { FrelayError } from "../errors";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
 import type { TransportState } from "./direct-listener";
+import { bindServer } from "./bind";
 import { fronted } from "./fronted-identity";
 import { H2Endpoint, type H2Hooks, type StreamOrigin } from "./h2-endpoint";
 
@@ -45,27 +43,7 @@ export class FrontingListener {
   }
 
   async listen(address: ListenAddress): Promise<string> {
-    const server = this.endpoint.server;
-    if (address.kind === "unix") {
-      try {
-        fs.unlinkSync(address.path); // a leftover socket file; a live one would be a second relay
-      } catch {
-        // none
-      }
-    }
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) =>
-        reject(new FrelayError("FRELAY_ERR_LISTEN", `fronting.address ${address.text} cannot be bound (${err.code}; change fronting.address or stop the other process)`));
-      server.once("error", onError);
-      const done = () => {
-        server.off("error", onError);
-        resolve();
-      };
-      if (address.kind === "unix") server.listen(address.path, done);
-      else server.listen({ host: address.host, port: address.port }, done);
-    });
-    const a = server.address();
-    this.boundText = a && typeof a === "object" ? formatHostPort(a.address, a.port) : String(a);
+    this.boundText = await bindServer(this.endpoint.server, address, { setting: "fronting.address" });
     return this.boundText;
   }
 

@@ -105,7 +105,7 @@ describe("abuse: slow clients, floods and per-address limits", () => {
       Array.from({ length: 24 }, (_, i) =>
         connect({ ...fx.party("0.user1", "1.user1", relay.address, `flood${i}`), localAddress: `127.0.1.${i + 1}`, timeoutMs: 8000 }).then(
           (c) => (c.socket.destroy(), "paired"),
-          (e: Error & { status?: number }) => (e.status === 429 ? "429" : /closed the connection|ECONNRESET|reply/.test(e.message) ? "closed" : e.status === 408 ? "408" : `other: ${e.message}`),
+          (e: Error & { status?: number }) => (e.status === 429 ? "429" : /closed the connection|ECONNRESET|EPIPE|reply/.test(e.message) ? "closed" : e.status === 408 ? "408" : `other: ${e.message}`),
         ),
       ),
     );
