@@ -73,7 +73,7 @@ export const configSchema = {
         address: nonEmpty("`host:port`, or a unix socket path (absolute or starting with `./`; a unix socket is trusted, its file permissions decide who may connect).", "rebind"),
         path: { type: "string", pattern: "^/[A-Za-z0-9._~/-]*$", description: "The path prefix: a party's stream is `POST <path>/connect`.", "x-reload": "new" },
         client_cert_header: { type: "string", pattern: "^[A-Za-z0-9-]+$", description: "The header carrying the party's certificate: URL-escaped PEM or base64 DER.", "x-reload": "new" },
-        trusted_proxies: { type: "array", items: { type: "string", minLength: 1 }, description: "Addresses or CIDR blocks the header is believed from (TCP only); a peer not in the list is closed at accept.", "x-reload": "new" },
+        trusted_proxies: { type: "array", items: { type: "string", minLength: 1 }, description: "Addresses or CIDR blocks of the fronts the certificate header is believed from (TCP only; a unix socket is trusted); anyone else is refused.", "x-reload": "new" },
       },
     },
     timeouts: {
