@@ -9,15 +9,17 @@ export interface ConnectFlags extends Partial<Record<keyof PartySettings, string
   listen?: string;
   forward?: string;
   timeout?: string;
+  relayName?: string;
 }
 
 export async function cmdConnect(dest: string | undefined, flags: ConnectFlags, io: Output): Promise<number> {
-  const { listen, forward, timeout, h2, path, ...settingFlags } = flags;
+  const { listen, forward, timeout, h2, path, relayName, ...settingFlags } = flags;
   if (listen && forward) throw new UsageError("--listen and --forward cannot be combined (pick one mode)");
   const settings = resolveSettings({ ...settingFlags, ...(dest ? { dest } : {}) }, process.env);
   const timeoutMs = timeout === undefined ? undefined : Number(timeout) * 1000;
   if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new UsageError(`--timeout ${timeout} is not a number of seconds above 0`);
-  const opts = { ...settings, ...(timeoutMs ? { timeoutMs } : {}), ...(h2 ? { transport: "h2" as const, path: path ?? "/frelay" } : {}) };
+  const name = relayName ?? process.env["RELAY_NAME"];
+  const opts = { ...settings, ...(timeoutMs ? { timeoutMs } : {}), ...(name ? { relayName: name } : {}), ...(h2 ? { transport: "h2" as const, path: path ?? "/frelay" } : {}) };
   if (listen) {
     const h = await runListen(opts, listen, io.err);
     io.err(`frelay connect: listening on ${h.address?.address}:${h.address?.port}; each connection is relayed to ${settings.dest}`);

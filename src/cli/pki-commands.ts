@@ -5,6 +5,8 @@ import { loadConfig } from "../config/load";
 import { assertBits } from "../pki/certs";
 import { CERT_MODE, writeNewFile } from "../pki/files";
 import { createParty, createUserCa, initRelayPki, revokeParty } from "../pki/operations";
+import { readFlockTree } from "../pki/flock-import";
+import { FileError } from "../errors";
 import type { Output } from "./output";
 
 export const EXAMPLE_CONFIG = path.join(__dirname, "..", "..", "..", "config.example.json");
@@ -30,6 +32,41 @@ export function cmdInit(configFile: string, opts: { hostname: string[]; bits: st
   io.out("  frelay cert user user1");
   io.out("  frelay cert party 0 --user user1 && frelay cert party 1 --user user1");
   io.out("  frelay check && frelay start");
+  return 0;
+}
+
+/**
+ * `init --from-flock <certs>`: a config.json for an existing fr-adm tree, left where it is. The
+ * config is checked (files readable, key matches certificate) before it is written.
+ */
+export function cmdInitFromFlock(configFile: string, certs: string, opts: { force?: boolean }, io: Output): number {
+  const tree = readFlockTree(path.resolve(certs));
+  const dir = path.dirname(configFile);
+  const relTo = (f: string) => path.relative(dir, f) || f;
+  const config = JSON.parse(fs.readFileSync(EXAMPLE_CONFIG, "utf8")) as Record<string, unknown>;
+  config["tls"] = { ca: relTo(tree.relayCa), cert: relTo(tree.relayCert), key: relTo(tree.relayKey) };
+  config["routes"] = tree.routes.map((r) => ({ between: [...r] }));
+  delete config["fronting"];
+  const text = `${JSON.stringify(config, null, 2)}\n`;
+  if (!opts.force && fs.existsSync(configFile)) throw new FileError("FRELAY_ERR_EXISTS", `${configFile} already exists (use --force to replace it)`);
+  const probe = path.join(dir, `.${path.basename(configFile)}.${process.pid}.check`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(probe, text, { mode: CERT_MODE });
+  try {
+    loadConfig(probe);
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
+  writeNewFile(configFile, text, CERT_MODE, !!opts.force);
+  io.out(`adopted the Flock certificates in ${rel(path.resolve(certs))} as they are (nothing re-issued):`);
+  io.out(`  relay CA ${rel(tree.relayCa)}, relay certificate ${rel(tree.relayCert)}`);
+  io.out(`  parties: ${tree.parties.join(", ") || "none"}`);
+  for (const u of tree.users) io.out(`  user ${u.user}: ${u.parties.join(", ") || "no parties"}`);
+  for (const r of tree.routes) io.out(`  route ${r[0]} <-> ${r[1]}`);
+  for (const w of tree.warnings) io.out(`warning: ${w}`);
+  io.out(`created ${rel(configFile)}`);
+  io.out("next steps:");
+  io.out(`  set "address" in ${rel(configFile)} to the Flock relay's port, then: frelay check && frelay start`);
   return 0;
 }
 

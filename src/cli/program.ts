@@ -3,7 +3,7 @@ import { configPath } from "../config/load";
 import { FrelayError, UsageError } from "../errors";
 import { cmdConnect, type ConnectFlags } from "./connect-command";
 import type { Output } from "./output";
-import { cmdCertParty, cmdCertUser, cmdCheck, cmdInit, cmdRevoke } from "./pki-commands";
+import { cmdCertParty, cmdCertUser, cmdCheck, cmdInit, cmdInitFromFlock, cmdRevoke } from "./pki-commands";
 import { maybeInitForDemo } from "./demo";
 import { cmdReload, cmdStart, cmdStatus, cmdStop } from "./daemon-commands";
 import { cmdRouteAdd, cmdRouteLs, cmdRouteRm } from "./route-commands";
@@ -32,7 +32,8 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("--hostname <name>", "extra DNS name or IP for the relay certificate (repeatable)", collect, [])
     .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
     .option("--force", "replace existing keys, certificates and config")
-    .action((o) => setResult(() => cmdInit(cfg(), o, io)));
+    .option("--from-flock <certs>", "adopt a Flock fr-adm certs folder as it lies: write config.json for it, with routes between each user's parties")
+    .action((o) => setResult(() => (o.fromFlock ? cmdInitFromFlock(cfg(), o.fromFlock, o, io) : cmdInit(cfg(), o, io))));
 
   const cert = program.command("cert").description("make and revoke certificates");
   cert
@@ -104,6 +105,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .description("the party side: connect to a peer through the relay (stdio, --listen or --forward)")
     .option("--relay <host:port>", "relay address ($RELAY)")
     .option("--relay-ca <pem|path>", "relay CA ($RELAY_CA)")
+    .option("--relay-name <name>", "name the relay's certificate must carry ($RELAY_NAME; default flockrelay or frelay)")
     .option("--relay-cert <pem|path>", "this party's relay certificate ($RELAY_CERT)")
     .option("--relay-key <pem|path>", "its key ($RELAY_KEY)")
     .option("--user-ca <pem|path>", "the user CA ($USER_CA)")

@@ -20,7 +20,7 @@ const sameRoute = (r: { between: [string, string] }, a: string, b: string) =>
 
 function checkEnd(end: string): void {
   if (!new RegExp(ROUTE_END_PATTERN).test(end)) {
-    throw new UsageError(`"${end}" is not a route end (write an identity like 0.user1 or a wildcard like *.user1)`);
+    throw new UsageError(`"${end}" is not a route end (write an identity like 0.user1 or 0, or a wildcard like *.user1 or *)`);
   }
 }
 
@@ -49,7 +49,7 @@ export function cmdRouteLs(configFile: string, io: Output): number {
 export function cmdRouteAdd(configFile: string, a: string, b: string, io: Output): number {
   checkEnd(a);
   checkEnd(b);
-  if (a === b) throw new UsageError(`a route needs two different ends (got ${a} twice)`);
+  if (a === b && !a.startsWith("*")) throw new UsageError(`a route needs two different ends (got ${a} twice)`);
   const raw = readRaw(configFile);
   const routes = raw.routes ?? [];
   if (routes.some((r) => sameRoute(r, a, b))) {

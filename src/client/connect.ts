@@ -7,6 +7,7 @@ import { RecordGate } from "../transport/record-gate";
 import { JsonObjectScanner, MAX_REQUEST_BYTES } from "../transport/request";
 import type { Duplex } from "node:stream";
 import { dialRelayH2 } from "./h2-connect";
+import { relayNameCheck, relayServername } from "./relay-name";
 import { DEFAULT_TIMEOUT_MS, type ConnectOptions, type RelayedConnection } from "./options";
 import type { PartySettings } from "./settings";
 
@@ -85,7 +86,8 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
       const outer = tls.connect({
         socket: gate,
         host: addr.host,
-        ...(net.isIP(addr.host) ? {} : { servername: addr.host }),
+        servername: relayServername(opts.relayName, addr.host),
+        checkServerIdentity: relayNameCheck(opts.relayName),
         ca: opts.relayCa,
         cert: opts.relayCert,
         key: opts.relayKey,
@@ -153,6 +155,20 @@ function parseReply(text: string): { mode: 1 | 2 } | { refused: ClientError } {
 }
 
 /**
+ * The peer went away between the pairing and the end of the end-to-end handshake (it died, or
+ * refused our certificate): the relay ends our connection too. A TLS server socket whose
+ * transport ends mid-handshake may just sit there, so this says so at once, not at the deadline.
+ * (A rejection after the handshake resolved is ignored.)
+ */
+function peerGone(streams: readonly Duplex[], dest: string, reject: (err: Error) => void): void {
+  const gone = () => reject(new ClientError("FRELAY_ERR_PEER", `${dest} closed the connection right after pairing, before the end-to-end TLS handshake (it exited, or refused this party's certificate)`));
+  for (const s of streams) {
+    s.once("end", gone);
+    s.once("close", gone);
+  }
+}
+
+/**
  * The end-to-end mutual TLS over the bare connection (or an HTTP/2 stream), in the role the
  * relay assigned.
  */
@@ -171,6 +187,7 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
       });
       socket.once("error", (err) => reject(new ClientError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
       socket.once("secureConnect", () => resolve(socket));
+      peerGone([raw, socket], opts.dest, reject);
       return;
     }
     const socket = new tls.TLSSocket(raw, {
@@ -180,6 +197,7 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
       rejectUnauthorized: false, // checked below: chain to the user CA, then the peer's name
     });
     socket.once("error", (err) => reject(new ClientError("FRELAY_ERR_PEER", `end-to-end TLS with ${opts.dest} failed: ${describe(err)}`)));
+    peerGone([raw, socket], opts.dest, reject);
     socket.once("secure", () => {
       const verdict = verifyError(socket);
       const cert = socket.getPeerCertificate();

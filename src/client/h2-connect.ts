@@ -2,6 +2,7 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { ClientError, RefusalError, describe } from "../errors";
 import { DEFAULT_TIMEOUT_MS, type ConnectOptions } from "./options";
+import { relayNameCheck, relayServername } from "./relay-name";
 
 const MiB = 1024 * 1024;
 const PING_WHILE_WAITING_MS = 200;
@@ -28,7 +29,8 @@ export function dialRelayH2(opts: ConnectOptions, addr: { host: string; port: nu
       ca: opts.relayCa,
       cert: opts.relayCert,
       key: opts.relayKey,
-      ...(net.isIP(addr.host) ? {} : { servername: addr.host }),
+      servername: relayServername(opts.relayName, addr.host),
+      checkServerIdentity: relayNameCheck(opts.relayName),
       settings: { initialWindowSize: 4 * MiB, enablePush: false },
     });
     let done = false;

@@ -20,6 +20,8 @@ export interface ConnectOptions extends PartySettings {
   requestAfterHandshake?: boolean;
   /** Stream transport: the local address to connect from (multi-homed hosts). */
   localAddress?: string;
+  /** The name the relay's certificate must carry (RELAY_NAME); default flockrelay or frelay. */
+  relayName?: string;
 }
 
 export interface RelayedConnection {

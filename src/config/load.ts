@@ -93,7 +93,7 @@ function schemaMessage(e: ErrorObject): { parts: PathPart[]; text: string } {
     case "pattern": {
       const last = parts[parts.length - 2];
       if (e.schemaPath.includes("timeouts")) return { parts, text: `is not a duration (write a string like "500ms", "30s", "5m" or "1h")` };
-      if (last === "between") return { parts, text: `is not a route end (write an identity like "0.user1" or a wildcard like "*.user1")` };
+      if (last === "between") return { parts, text: `is not a route end (write an identity like "0.user1" or "0", or a wildcard like "*.user1" or "*")` };
       return { parts, text: `does not have the expected form (${e.message ?? "pattern"})` };
     }
     case "type":
@@ -240,7 +240,7 @@ export function loadConfig(file: string): RelayConfig {
   });
 
   raw.routes.forEach((r, i) => {
-    if (r.between[0] === r.between[1] && !r.between[0].startsWith("*.")) {
+    if (r.between[0] === r.between[1] && !r.between[0].startsWith("*")) {
       errors.add(["routes", i, "between"], `names ${r.between[0]} twice (a party cannot be routed to itself; name two different ends)`);
     }
   });

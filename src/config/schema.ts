@@ -1,8 +1,8 @@
 import { DURATION_PATTERN } from "./duration";
 import { LABEL } from "../pki/identity";
 
-/** A route end: an identity, or `*.<rest>` where `*` is exactly one leftmost label. */
-export const ROUTE_END_PATTERN = `^(\\*|${LABEL})(\\.${LABEL})+$`;
+/** A route end: an identity, or `*` / `*.<rest>` where `*` is exactly one leftmost label. */
+export const ROUTE_END_PATTERN = `^(\\*|${LABEL})(\\.${LABEL})*$`;
 
 /**
  * `x-reload` says what a reload does with a changed value (docs/configuration.md shows it):
@@ -41,7 +41,7 @@ export const configSchema = {
     },
     routes: {
       type: "array",
-      description: "Who may talk to whom. A route is symmetric; an end is an identity (`0.user1`) or `*.<rest>`, where `*` stands for exactly one leftmost label. On reload, waiting parties and sessions whose route is gone are closed (403).",
+      description: "Who may talk to whom. A route is symmetric; an end is an identity (`0.user1`, or one label like `0` as Flock's fr-adm names parties), `*.<rest>` or `*`, where `*` stands for exactly one leftmost label (`[\"*\", \"*\"]`: any two one-label parties). On reload, waiting parties and sessions whose route is gone are closed (403).",
       "x-reload": "live",
       items: {
         type: "object",

@@ -1,8 +1,11 @@
 /** A DNS-style label: what identities, users and parties are made of (docs/protocol.md, "Identities"). */
 export const LABEL = "[A-Za-z0-9-]{1,63}";
 const LABEL_RE = new RegExp(`^${LABEL}$`);
-/** `<party>.<user>`: at least two labels; the user part may itself be dotted. */
-const IDENTITY_RE = new RegExp(`^${LABEL}(\\.${LABEL})+$`);
+/**
+ * `<party>.<user>` (the user part may itself be dotted), or one label alone: Flock's fr-adm
+ * issues party certificates named just `0`, `1`, ... and a Flock site keeps them as they are.
+ */
+const IDENTITY_RE = new RegExp(`^${LABEL}(\\.${LABEL})*$`);
 
 export function isLabel(s: string): boolean {
   return LABEL_RE.test(s);

@@ -131,7 +131,13 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.emit("paired", a, b, route, Date.now() - waiter.since);
     Promise.all([rawA, rawB]).then(
       ([sa, sb]) => {
-        this.sessions.start(a, sa, b, sb, route, this.policy.idleMs);
+        // A party that vanished while the other's reply went out has closed already: the splice
+        // would never hear of it, and its peer would wait for nothing.
+        const gone = sa.stream.destroyed ? a : sb.stream.destroyed ? b : undefined;
+        if (!gone) return void this.sessions.start(a, sa, b, sb, route, this.policy.idleMs);
+        this.log.info("pair_failed", { a: a.identity, b: b.identity, tag: a.tag, reason: `${gone.identity} disconnected right after its reply` });
+        sa.stream.destroy();
+        sb.stream.destroy();
       },
       (err: unknown) => {
         this.log.info("pair_failed", { a: a.identity, b: b.identity, tag: a.tag, reason: describe(err) });

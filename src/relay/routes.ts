@@ -1,6 +1,7 @@
 /**
- * Routes, compiled once per config. A route is symmetric; an end is an identity or `*.<rest>`,
- * where `*` stands for exactly one leftmost label.
+ * Routes, compiled once per config. A route is symmetric; an end is an identity, `*.<rest>` or
+ * `*`, where `*` stands for exactly one leftmost label (alone: any one-label identity, as
+ * Flock's fr-adm names parties).
  */
 export type RouteEnd = { exact: string } | { suffix: string };
 
@@ -11,12 +12,13 @@ export interface CompiledRoute {
 }
 
 function compileEnd(end: string): RouteEnd {
-  return end.startsWith("*.") ? { suffix: end.slice(1) } : { exact: end };
+  return end === "*" ? { suffix: "" } : end.startsWith("*.") ? { suffix: end.slice(1) } : { exact: end };
 }
 
 function matches(end: RouteEnd, identity: string): boolean {
   if ("exact" in end) return end.exact === identity;
-  // "*.flock" matches "x.flock" but neither "flock" nor "a.b.flock": one label, no dots.
+  // "*.flock" matches "x.flock" but neither "flock" nor "a.b.flock": one label, no dots. "*"
+  // matches "0" but not "0.user1".
   if (!identity.endsWith(end.suffix)) return false;
   const label = identity.slice(0, identity.length - end.suffix.length);
   return label.length > 0 && !label.includes(".");

@@ -35,7 +35,7 @@ export function identityOf(cert: X509Certificate): PeerResult {
   const cns = cert.subject.split("\n").filter((line) => line.startsWith("CN="));
   const cn = cns.length === 1 ? (cns[0] as string).slice(3) : undefined;
   if (!cn || !isIdentity(cn)) {
-    return { ok: false, reason: `client certificate CN ${JSON.stringify(cns.length > 1 ? cns.map((c) => c.slice(3)) : cn)} is not an identity like "0.user1"` };
+    return { ok: false, reason: `client certificate CN ${JSON.stringify(cns.length > 1 ? cns.map((c) => c.slice(3)) : cn)} is not an identity like "0.user1" or "0"` };
   }
   const eku = cert.keyUsage;
   if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH)) return { ok: false, reason: "client certificate rejected: unsuitable certificate purpose (not for client authentication)" };

@@ -42,7 +42,7 @@ function makeCases(rand: () => number, n: number): FuzzCase[] {
     ["huge DestParty", () => Buffer.from(JSON.stringify({ DestParty: `${str(300 + Math.floor(rand() * 5000))}.user1`, Tag: "t" }))],
     ["huge Tag", () => Buffer.from(JSON.stringify({ DestParty: "1.user1", Tag: str(4100 + Math.floor(rand() * 3000)) }))],
     ["many fields past 4 KiB", () => Buffer.from(JSON.stringify(Object.fromEntries([["DestParty", "1.user1"], ...Array.from({ length: 200 + Math.floor(rand() * 200) }, (_, i) => [`f${i}`, str(20)])])))],
-    ["not an identity", () => Buffer.from(JSON.stringify({ DestParty: pick(["", "x", "a..b", ".user1", "1.", "1 .user1", "ü.user1", "1.user1\n", `${"a".repeat(64)}.user1`]), Tag: "t" }))],
+    ["not an identity", () => Buffer.from(JSON.stringify({ DestParty: pick(["", "x y", "a..b", ".user1", "1.", "1 .user1", "ü.user1", "1.user1\n", `${"a".repeat(64)}.user1`]), Tag: "t" }))],
     ["bad JSON", () => Buffer.from(pick(['{"DestParty":"1.user1",}', '{"DestParty":1.user1}', "{'DestParty':'1.user1'}", '{"DestParty":"1.user1" "Tag":"t"}', '{"DestParty":"\\q"}', '{"DestParty":"1.user1\u0001"}', '{"DestParty"}']))],
     ["invalid UTF-8 in a string", () => Buffer.concat([Buffer.from('{"DestParty":"1.'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('","Tag":"t"}')])],
     ["deep nesting", () => Buffer.from(`{"DestParty":"1.user1","x":${"[".repeat(1000 + Math.floor(rand() * 2000))}${"]".repeat(1000)}`)],

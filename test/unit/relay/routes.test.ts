@@ -16,3 +16,15 @@ it("routes are symmetric; a wildcard stands for exactly one leftmost label; nobo
   assert.ok(t.find("p.a", "q.b"));
   assert.equal(t.find("aggregator.flock", "aggregator.flock"), undefined);
 });
+
+it("one-label identities (as Flock's fr-adm names parties) route like any other; `*` matches any one label, nothing dotted", () => {
+  const t = new RouteTable([["0", "1"], ["*", "hub"]]);
+  assert.equal(t.find("1", "0")?.name, "0 <-> 1");
+  assert.equal(t.find("0", "2"), undefined);
+  assert.ok(t.find("7", "hub"));
+  assert.equal(t.find("7.user1", "hub"), undefined, "* is one label");
+  const any = new RouteTable([["*", "*"]]);
+  assert.ok(any.find("0", "1"), "the Flock relay's anyone-may-pair, written out");
+  assert.equal(any.find("0", "0"), undefined);
+  assert.equal(any.find("0.user1", "1.user1"), undefined);
+});
