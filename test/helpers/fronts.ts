@@ -1,12 +1,13 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { REPO_ROOT } from "./cli";
+import { requireTool } from "./require-tool";
 
-/** Why a front's tests must skip here, or false when its server is installed. */
+/** Why a front's tests must skip here, or false when its server is installed (a failure in CI). */
 export function missing(binary: string): string | false {
-  return spawnSync("sh", ["-c", `command -v ${binary}`]).status === 0 ? false : `${binary} is not installed (CI's .ci/run installs it)`;
+  return requireTool(binary);
 }
 
 /**

@@ -9,6 +9,7 @@ import { runCli, startForeground, suiteRelay, type RunningRelay } from "../helpe
 import { pair } from "../helpers/raw-party";
 import { keepFlowing } from "../helpers/flowing";
 import { rssMiB } from "../helpers/process-stats";
+import { toolForCheck } from "../helpers/require-tool";
 import { delay } from "../helpers/streams";
 
 
@@ -61,13 +62,13 @@ describe("faults: stalled and vanished peers, a failing log file, descriptor exh
     b.socket.destroy();
   });
 
-  it("a peer that vanishes without a FIN: the idle timeout ends the session; connections carry TCP keepalive", async () => {
+  it("a peer that vanishes without a FIN: the idle timeout ends the session; connections carry TCP keepalive", async (t) => {
     await withRelay({ timeouts: { handshake: "2s", pair: "5s", idle: "1s", drain: "1s" } }, async (fx2, r2) => {
       const [a, b] = await pair(fx2.party("0.user1", "1.user1", r2.address, "quiet"), fx2.party("1.user1", "0.user1", r2.address, "quiet"));
       a.socket.resume(); // take whatever the end-to-end TLS still sends (session tickets)
       b.socket.resume();
       await delay(300);
-      if (spawnSync("sh", ["-c", "command -v ss"]).status === 0) {
+      if (toolForCheck(t, "ss")) {
         // The relay's end of each party connection, as the kernel sees it.
         const ss = spawnSync("ss", ["-tnoH", "state", "established", `( sport = :${r2.port} )`], { encoding: "utf8" }).stdout;
         const lines = ss.trim().split("\n").filter(Boolean);

@@ -1,21 +1,22 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as path from "node:path";
 import { connect } from "../../src/client/connect";
 import type { Fixture } from "../helpers/fixture";
 import { REPO_ROOT, suiteRelay, type RunningRelay } from "../helpers/cli";
+import { requireTool } from "../helpers/require-tool";
 import { readAll, sha256 } from "../helpers/streams";
 
-const PYTHON = spawnSync("python3", ["--version"]).status === 0 ? "python3" : undefined;
+const PYTHON = "python3";
 const SCRIPT = path.join(REPO_ROOT, "test", "interop", "flock_party.py");
 
 /** Runs the Python party; resolves with its stdout (what the peer sent) and the mode it got. */
 function pythonParty(fx: Fixture, identity: string, dest: string, relay: string, input: Buffer): Promise<{ out: Buffer; stderr: string; code: number | null }> {
   const s = fx.party(identity, dest, relay);
   const env = { ...process.env, RELAY: relay, RELAY_CA: s.relayCa, RELAY_CERT: s.relayCert, RELAY_KEY: s.relayKey, USER_CA: s.userCa, PARTY_CERT: s.partyCert, PARTY_KEY: s.partyKey, DEST: dest };
-  const child = spawn(PYTHON as string, [SCRIPT], { env });
+  const child = spawn(PYTHON, [SCRIPT], { env });
   let stderr = "";
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
   child.stdin.end(input);
@@ -25,7 +26,7 @@ function pythonParty(fx: Fixture, identity: string, dest: string, relay: string,
   });
 }
 
-describe("interop: a party built on Python's ssl.MemoryBIO, not on frelay's client", { skip: PYTHON ? false : "python3 is not installed" }, () => {
+describe("interop: a party built on Python's ssl.MemoryBIO, not on frelay's client", { skip: requireTool(PYTHON) }, () => {
   let fx: Fixture;
   let relay: RunningRelay;
   let close: () => Promise<void>;

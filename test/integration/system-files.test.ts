@@ -5,9 +5,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { FRELAY_BIN, REPO_ROOT, suiteRelay } from "../helpers/cli";
+import { requireTool } from "../helpers/require-tool";
 import { delay } from "../helpers/streams";
 
-const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const UNIT = path.join(REPO_ROOT, "systemd", "frelay.service");
 
 describe("systemd/frelay.service", () => {
@@ -21,7 +21,7 @@ describe("systemd/frelay.service", () => {
     assert.doesNotMatch(unit, /^MemoryDenyWriteExecute/m);
   });
 
-  it("passes systemd-analyze verify (with the Exec paths pointing at this checkout)", { skip: has("systemd-analyze") ? false : "systemd-analyze is not installed" }, () => {
+  it("passes systemd-analyze verify (with the Exec paths pointing at this checkout)", { skip: requireTool("systemd-analyze") }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "frelay-unit-"));
     try {
       const unit = path.join(dir, "frelay.service");
@@ -39,7 +39,7 @@ describe("systemd/frelay.service", () => {
   });
 });
 
-describe("contrib/logrotate/frelay", { skip: has("logrotate") ? false : "logrotate is not installed" }, () => {
+describe("contrib/logrotate/frelay", { skip: requireTool("logrotate") }, () => {
   it("rotates a running relay's log: SIGUSR1 from postrotate makes it write to the new file", async () => {
     const { fx, relay, close } = await suiteRelay();
     try {

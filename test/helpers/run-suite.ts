@@ -1,0 +1,74 @@
+/**
+ * `npm test`'s runner: lists the compiled test files itself and hands them to `node --test` by
+ * name. Node 22 and 24's `node --test` take files or globs but not a bare directory (20 and 26
+ * do), and a shell glob's `**` depends on the shell: naming the files works the same on every line.
+ *
+ *   node dist/test/helpers/run-suite.js [dir-or-file ...] [--any-node-test-flag ...]
+ *
+ * Paths narrow the run (a folder means every *.test.js under it); flags go to `node --test` as
+ * they are. FRELAY_TEST_CONCURRENCY and FRELAY_TEST_TIMEOUT (ms per test) override the defaults.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const TEST_ROOT = path.resolve(__dirname, "..");
+
+/** Every `*.test.js` under `dir`, sorted so that runs are reproducible. */
+export function listTestFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listTestFiles(full));
+    else if (entry.isFile() && entry.name.endsWith(".test.js")) out.push(full);
+  }
+  return out.sort();
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw} is not a positive integer`);
+  return n;
+}
+
+function selectFiles(args: string[]): string[] {
+  if (args.length === 0) return listTestFiles(TEST_ROOT);
+  const files: string[] = [];
+  for (const arg of args) {
+    // A source path (test/unit/x.test.ts) means its compiled twin, so either spelling works.
+    const compiled = path.resolve(arg.replace(/^(\.\/)?test\//, "dist/test/").replace(/\.ts$/, ".js"));
+    const target = fs.existsSync(compiled) ? compiled : path.resolve(arg);
+    if (!fs.existsSync(target)) throw new Error(`${arg}: no such test file or folder (run "npm run build" first?)`);
+    files.push(...(fs.statSync(target).isDirectory() ? listTestFiles(target) : [target]));
+  }
+  return files;
+}
+
+function main(argv: string[]): void {
+  const flags = argv.filter((a) => a.startsWith("--"));
+  const files = selectFiles(argv.filter((a) => !a.startsWith("--")));
+  if (files.length === 0) throw new Error(`no *.test.js files under ${TEST_ROOT} (run "npm run build" first)`);
+  // Most of the suite waits on child processes and sockets rather than computing, so a few
+  // files at a time per core keep the run short without starving the relays under test.
+  const concurrency = positiveInt("FRELAY_TEST_CONCURRENCY", 3);
+  // Per test: a hang fails with its name instead of eating CI's time.
+  const timeout = positiveInt("FRELAY_TEST_TIMEOUT", 120_000);
+  const args = ["--test", `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...flags, ...files.map((f) => path.relative(process.cwd(), f))];
+  process.stdout.write(`# node ${process.version}: ${files.length} test files, concurrency ${concurrency}, timeout ${timeout} ms per test\n`);
+  const child = spawn(process.execPath, args, { stdio: "inherit" });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
+  child.on("exit", (code, signal) => {
+    process.exitCode = code ?? (signal ? 1 : 0);
+  });
+}
+
+if (require.main === module) {
+  try {
+    main(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`run-suite: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  }
+}
