@@ -84,8 +84,9 @@ export async function startForeground(configFile: string, nodeArgs: string[] = [
       waiters.push({ pred, resolve: (e) => (clearTimeout(timer), resolve(e)) });
     });
   // 'ready' comes after every listener, the control socket, the pidfile and the watcher.
+  // Generous: on a loaded CI machine a cold start (TLS contexts, watcher scan) can take seconds.
   await Promise.race([
-    waitFor((e) => e["event"] === "ready"),
+    waitFor((e) => e["event"] === "ready", 30_000),
     exited.then((code) => Promise.reject(new Error(`relay exited with ${code}: ${stderr}`))),
   ]);
   const listen = await waitFor((e) => e["event"] === "listen" && e["transport"] === "stream");
