@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
-import type { LogFileHealth } from "../log/file-sink";
+import { LOG_FILE_MODE, LOG_OPEN_FLAGS, type LogFileHealth } from "../log/file-sink";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { loadConfig, readDaemonPaths } from "../config/load";
 import { controlRequest } from "../daemon/control-client";
-import { isAlive, readPidfile, removePidfile } from "../daemon/pidfile";
+import { isSameProcess, readPidfile, removePidfile } from "../daemon/pidfile";
 import { runService } from "../daemon/service";
 import { DaemonError, FileError, FrelayError, describe, type FrelayErrorCode } from "../errors";
 import type { Output } from "./output";
@@ -34,8 +34,11 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
   // The child's own stderr (a crash before the logger exists) goes to the log file too.
   let logFd: number;
   try {
-    logFd = fs.openSync(config.log.file, "a", 0o640);
+    logFd = fs.openSync(config.log.file, LOG_OPEN_FLAGS, LOG_FILE_MODE);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP") {
+      throw new FileError("FRELAY_ERR_FILE", `log.file ${config.log.file} is a symbolic link, which frelay does not follow: point log.file at the real file`);
+    }
     throw new FileError("FRELAY_ERR_FILE", `log.file ${config.log.file} cannot be opened (${(err as NodeJS.ErrnoException).code ?? describe(err)}): point log.file at a writable file, or fix the folder's permissions`);
   }
   const child = spawn(process.execPath, [BIN, "start", "--daemon-child", "-c", configFile], {
@@ -93,7 +96,7 @@ export async function cmdStop(configFile: string, io: Output): Promise<number> {
   }
   if (pid.kind === "stale") {
     fs.rmSync(paths.pidfile, { force: true });
-    io.out(`frelay is not running (removed stale pidfile ${paths.pidfile} naming pid ${pid.pid})`);
+    io.out(`frelay is not running (removed stale pidfile ${paths.pidfile} naming pid ${pid.pid}: ${pid.why})`);
     return 0;
   }
   let drainMs = 30_000;
@@ -102,14 +105,17 @@ export async function cmdStop(configFile: string, io: Output): Promise<number> {
   } catch {
     // a broken config must not prevent stopping
   }
+  // Every signal below goes only to the process the pidfile recorded, re-checked just before:
+  // a PID reused by another process since is never signalled.
+  const ours = () => isSameProcess(pid.pid, pid.startTime);
   try {
     await controlRequest(paths.controlSocket, "POST", "/stop", 5000);
   } catch {
-    process.kill(pid.pid, "SIGTERM"); // the control socket is gone or hung: signals are the fallback
+    if (ours()) process.kill(pid.pid, "SIGTERM"); // the control socket is gone or hung: signals are the fallback
   }
   const deadline = Date.now() + drainMs + 15_000;
-  while (isAlive(pid.pid) && Date.now() < deadline) await sleep(100);
-  if (isAlive(pid.pid)) {
+  while (ours() && Date.now() < deadline) await sleep(100);
+  if (ours()) {
     process.kill(pid.pid, "SIGKILL");
     removePidfile(paths.pidfile, pid.pid);
     throw new DaemonError("FRELAY_ERR_STOP_TIMEOUT", `frelay (pid ${pid.pid}) did not stop within ${Math.round((drainMs + 15_000) / 1000)}s and was killed (its log says what it was still doing; sessions longer than timeouts.drain are cut)`);
@@ -129,7 +135,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
   };
   if (pid.kind === "none") return report(3, "stopped", "frelay is not running");
   if (pid.kind === "stale") {
-    return report(1, "dead", `frelay is not running, but pidfile ${paths.pidfile} names pid ${pid.pid} (stale; "frelay start" replaces it)`, { pid: pid.pid });
+    return report(1, "dead", `frelay is not running, but pidfile ${paths.pidfile} names pid ${pid.pid} (stale: ${pid.why}; "frelay start" replaces it)`, { pid: pid.pid, stale: pid.why });
   }
   let status: Record<string, unknown>;
   try {
@@ -165,6 +171,7 @@ export async function cmdReload(configFile: string, io: Output): Promise<number>
   try {
     r = await controlRequest(paths.controlSocket, "POST", "/reload", 30_000);
   } catch {
+    if (!isSameProcess(pid.pid, pid.startTime)) throw new DaemonError("FRELAY_ERR_NOT_RUNNING", `frelay (pid ${pid.pid}) exited while asked to reload`);
     process.kill(pid.pid, "SIGHUP");
     io.out(`reload requested with SIGHUP (the control socket did not answer); the result is in the log`);
     return 0;

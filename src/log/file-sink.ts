@@ -10,6 +10,14 @@ const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 const RETRY_MS = 10_000;
 
 /**
+ * How the log file is opened: appended to, created 0640 if absent, and never through a symbolic
+ * link (ELOOP instead), so whoever can write the log's folder cannot point the relay's writes at
+ * another file.
+ */
+export const LOG_OPEN_FLAGS = fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW;
+export const LOG_FILE_MODE = 0o640;
+
+/**
  * The log file as a winston transport. winston's own File transport swallows write errors
  * (a full disk, a path that is a folder), so a relay would go on silently losing its log. This
  * one notices: relaying never waits for the log, lines are dropped and counted while the file
@@ -34,7 +42,7 @@ export class FileSink extends Transport {
   }
 
   private open(): void {
-    const stream = fs.createWriteStream(this.file, { flags: "a", mode: 0o640 });
+    const stream = fs.createWriteStream(this.file, { flags: LOG_OPEN_FLAGS as unknown as string, mode: LOG_FILE_MODE });
     stream.on("error", (err: NodeJS.ErrnoException) => this.failed(stream, err));
     this.stream = stream;
   }

@@ -28,7 +28,7 @@ describe("the daemon: frelay start | status | stop as a user runs them", () => {
     const started = await cli("start");
     assert.equal(started.code, 0, started.stderr);
     assert.match(started.stdout, new RegExp(`frelay started \\(pid \\d+\\), listening on stream 127\\.0\\.0\\.1:${port}`));
-    const pid = Number(fs.readFileSync(pidfile(), "utf8"));
+    const pid = Number(fs.readFileSync(pidfile(), "utf8").split("\n")[0]);
     assert.ok(pid > 0 && pid !== process.pid);
     // Listening the moment start returned: a pair works at once.
     const [a, b] = await pair(fx.party("0.user1", "1.user1", `127.0.0.1:${port}`), fx.party("1.user1", "0.user1", `127.0.0.1:${port}`));
@@ -66,7 +66,7 @@ describe("the daemon: frelay start | status | stop as a user runs them", () => {
 
   it("after kill -9: status says the pidfile is stale (exit 1), and start replaces it", async () => {
     assert.equal((await cli("start")).code, 0);
-    const pid = Number(fs.readFileSync(pidfile(), "utf8"));
+    const pid = Number(fs.readFileSync(pidfile(), "utf8").split("\n")[0]);
     process.kill(pid, "SIGKILL");
     while (isAlive(pid)) await new Promise((r) => setTimeout(r, 20));
     const status = await cli("status");
