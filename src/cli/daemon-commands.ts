@@ -156,6 +156,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
       `  sessions:    ${status["active_sessions"]} active, ${status["connections"]} connections`,
       `  bytes:       ${status["bytes_relayed"]} relayed`,
       `  last reload: ${reload ? `${reload.ok ? reload.message : "FAILED, " + reload.message} at ${reload.at}` : "none"}`,
+      ...((status["pending_restart"] as string[] | undefined) ?? []).map((p) => `  NEEDS RESTART: ${p}`),
       `  log file:    ${!log ? "none" : log.ok ? `${log.path}, ok` : `${log.path}, CANNOT BE WRITTEN since ${log.since} (${log.error}); ${log.dropped} lines dropped`}`,
     ].join("\n"),
   );
@@ -176,9 +177,10 @@ export async function cmdReload(configFile: string, io: Output): Promise<number>
     io.out(`reload requested with SIGHUP (the control socket did not answer); the result is in the log`);
     return 0;
   }
-  const body = r.body as { ok?: boolean; message?: string };
+  const body = r.body as { ok?: boolean; message?: string; pendingRestart?: string[] };
   if (body.ok) {
     io.out("reloaded");
+    for (const p of body.pendingRestart ?? []) io.err(`frelay: warning: not applied, needs a restart: ${p}`);
     return 0;
   }
   throw new DaemonError("FRELAY_ERR_RELOAD_FAILED", body.message ?? `reload failed (HTTP ${r.status})`);

@@ -97,14 +97,14 @@ export const configSchema = {
         max_handshakes_per_address: { type: "integer", minimum: 1, maximum: 1_000_000, description: "Connections from one client address (after any PROXY header) that have not yet finished TLS and their request; beyond it a new one is closed at once.", "x-reload": "new" },
       },
     },
-    pidfile: nonEmpty("The daemon's pidfile.", "restart"),
-    control_socket: nonEmpty("The local control socket (unix, mode 0600) that `status`, `reload` and `stop` use.", "restart"),
+    pidfile: nonEmpty("The daemon's pidfile: the PID, then that process's start time. A reload that changes it writes the new file, then removes the old.", "live"),
+    control_socket: nonEmpty("The local control socket (unix, mode 0600) that `status`, `reload` and `stop` use.", "rebind"),
     log: {
       type: "object",
       additionalProperties: false,
       description: "Where and how much to log (JSON lines).",
       properties: {
-        file: nonEmpty("The log file; SIGUSR1 reopens it (logrotate).", "restart"),
+        file: nonEmpty("The log file (never opened through a symbolic link); SIGUSR1 reopens it (logrotate). After a reload that changes it, the old file's last line names the new one.", "live"),
         level: { enum: ["error", "warn", "info", "debug"], description: "The least severe level written.", "x-reload": "live" },
       },
     },

@@ -65,10 +65,15 @@ export class ControlServer {
     await bindServer(this.server, { kind: "unix", path: this.socketPath, text: this.socketPath }, { setting: "control_socket", socketMode: 0o600 });
   }
 
-  close(): Promise<void> {
+  /**
+   * Stops taking requests and removes the socket file. `graceful` lets a request in progress
+   * (the reload that moved the socket) finish first, for at most 5 s.
+   */
+  close(opts: { graceful?: boolean } = {}): Promise<void> {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      if (opts.graceful) setTimeout(() => this.server.closeAllConnections(), 5000).unref();
+      else this.server.closeAllConnections();
       try {
         fs.unlinkSync(this.socketPath);
       } catch {

@@ -8,7 +8,15 @@ export interface ReloadResult {
   /** "reloaded", "unchanged", or why the old config was kept. */
   message: string;
   at: string;
+  /** Changed settings that could not be applied and wait for a restart (each names why). */
+  pendingRestart?: string[];
 }
+
+/**
+ * Applies what a reload changed outside the relay server (pidfile, control socket, log file);
+ * returns, for each change it could not make, a sentence saying so. Wired by the service.
+ */
+export type DaemonFilesHook = (next: RelayConfig, prev: RelayConfig) => Promise<string[]>;
 
 /**
  * A relay process: the server plus reload and stop, independent of how it was started
@@ -19,6 +27,10 @@ export class RelayProcess {
   private reloadQueued = false;
   lastReload: ReloadResult | undefined;
   private stopping: Promise<void> | undefined;
+  /** Set by the service, which owns the pidfile and the control socket. */
+  applyDaemonFiles: DaemonFilesHook | undefined;
+  /** What the last reloads could not apply, until a restart (or a reload that undoes the change). */
+  pendingRestart: string[] = [];
 
   private constructor(
     readonly configFile: string,
@@ -72,10 +84,13 @@ export class RelayProcess {
         result = { ok: true, message: "unchanged", at };
         log.info("reload", { result: "unchanged" });
       } else {
+        const prev = this.config;
         const closed = await this.server.apply(next);
         this.logs.setLevel(next.log.level);
-        result = { ok: true, message: "reloaded", at };
-        log.info("reload", { result: "reloaded", closed_sessions: closed.closedSessions, closed_waiting: closed.closedWaiting, routes: next.routes.length });
+        this.pendingRestart = (await this.applyDaemonFiles?.(next, prev)) ?? [];
+        const pending = this.pendingRestart;
+        result = { ok: true, message: pending.length ? `reloaded; needs a restart: ${pending.join("; ")}` : "reloaded", at, ...(pending.length ? { pendingRestart: pending } : {}) };
+        log.info("reload", { result: "reloaded", closed_sessions: closed.closedSessions, closed_waiting: closed.closedWaiting, routes: next.routes.length, ...(pending.length ? { pending_restart: pending } : {}) });
       }
     } catch (err) {
       const details = (err as { details?: readonly string[] }).details ?? [];

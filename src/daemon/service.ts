@@ -1,7 +1,9 @@
 import { loadConfig } from "../config/load";
-import { DaemonError } from "../errors";
+import { DaemonError, describe } from "../errors";
 import { VERSION } from "../version";
-import { ControlServer } from "./control-server";
+import type { RelayConfig } from "../config/load";
+import type { Logger } from "../log/logger";
+import { ControlServer, type ControlHandlers } from "./control-server";
 import { RelayProcess } from "./lifecycle";
 import { openFileLimit, watchOpenFiles } from "./limits";
 import { readPidfile, removePidfile, writePidfile } from "./pidfile";
@@ -28,57 +30,144 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   // A daemon's stdout and stderr are its log file: a full disk there must not stop the relay
   // (an unhandled write error on them would). The log's own trouble is reported by FileSink.
   for (const s of [process.stdout, process.stderr]) s.on("error", () => undefined);
-  const proc = await RelayProcess.start(configFile, { stdout: opts.stdout });
-  const log = proc.logs.logger;
+
+  // Signals are handled from before anything is written: a SIGTERM between the pidfile's
+  // creation and the handlers would otherwise kill the relay and leave its pidfile behind.
+  let proc: RelayProcess | undefined;
   let stopRequested: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
-
-  const control = new ControlServer(
-    proc.config.controlSocket,
-    {
-      status: () => statusOf(proc),
-      sessions: () => proc.server.relay.sessions.list(),
-      reload: () => proc.reload(),
-      closeSession: (id) => proc.server.relay.sessions.close(id, "closed by operator"),
-      stop: () => stopRequested(),
-    },
-    log.child("control"),
-  );
-  try {
-    await control.listen();
-  } catch (err) {
-    await proc.stop();
-    throw err; // already a DaemonError naming control_socket and the fix
-  }
-  writePidfile(proc.config.pidfile);
-
-  const watcher = new ConfigWatcher(() => proc.config.watchedFiles, () => void proc.reload(), log.child("watch"));
-  // Ready means an edit made from now on is seen: wait for the watcher's initial scan.
-  await Promise.race([watcher.ready(), new Promise((r) => setTimeout(r, 5000).unref())]);
-  const stopWatchingFiles = watchOpenFiles(log.child("limits"));
-  const warnings = [fileLimitWarning(proc)].filter((w): w is string => w !== undefined);
-
   const onSignal = {
     SIGTERM: () => stopRequested(),
     SIGINT: () => stopRequested(),
-    SIGHUP: () => void proc.reload(),
+    SIGHUP: () => void proc?.reload(),
     // Also keeps Node from opening its inspector on SIGUSR1.
-    SIGUSR1: () => proc.logs.reopen(),
+    SIGUSR1: () => proc?.logs.reopen(),
   } as const;
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
+  // A bug that escapes everything: its stack goes to the current log file (the stderr a daemon
+  // was started with may be a rotated file) before Node's default handling exits non-zero, so
+  // that systemd's Restart=on-failure brings the relay back.
+  const onCrash = (err: Error, origin: string) => proc?.logs.lastWords("uncaught_exception", { origin, error: String(err?.message ?? err), stack: String(err?.stack ?? "") });
+  process.on("uncaughtExceptionMonitor", onCrash);
+  const unhook = () => {
+    for (const [sig, fn] of Object.entries(onSignal)) process.off(sig, fn);
+    process.off("uncaughtExceptionMonitor", onCrash);
+  };
 
-  const listeners = proc.server.listenerAddresses();
+  try {
+    proc = await RelayProcess.start(configFile, { stdout: opts.stdout });
+  } catch (err) {
+    unhook();
+    throw err;
+  }
+  const running = proc;
+  const log = running.logs.logger;
+  const handlers: ControlHandlers = {
+    status: () => statusOf(running),
+    sessions: () => running.server.relay.sessions.list(),
+    reload: () => running.reload(),
+    closeSession: (id) => running.server.relay.sessions.close(id, "closed by operator"),
+    stop: () => stopRequested(),
+  };
+  // The files this process owns now: a reload may move them (see DaemonFiles).
+  const files = new DaemonFiles(running, handlers, log);
+  try {
+    await files.start();
+  } catch (err) {
+    unhook();
+    await running.stop();
+    throw err;
+  }
+  running.applyDaemonFiles = (next, prev) => files.apply(next, prev);
+
+  const watcher = new ConfigWatcher(() => running.config.watchedFiles, () => void running.reload(), log.child("watch"));
+  // Ready means an edit made from now on is seen: wait for the watcher's initial scan.
+  await Promise.race([watcher.ready(), new Promise((r) => setTimeout(r, 5000).unref())]);
+  const stopWatchingFiles = watchOpenFiles(log.child("limits"));
+  const warnings = [fileLimitWarning(running)].filter((w): w is string => w !== undefined);
+
+  const listeners = running.server.listenerAddresses();
   log.info("ready", { pid: process.pid, version: VERSION, listeners });
   opts.onReady?.({ pid: process.pid, listeners, warnings });
 
   await stopped;
   stopWatchingFiles();
-  for (const [sig, fn] of Object.entries(onSignal)) process.off(sig, fn);
   await watcher.close();
-  await control.close();
-  await proc.stop();
-  removePidfile(proc.config.pidfile);
+  await files.closeControl();
+  await running.stop();
+  files.removePidfile();
+  unhook();
   return 0;
+}
+
+/**
+ * The pidfile and control socket of a running relay, where they are now. A reload that names
+ * new paths moves them (new one first, then the old one goes), and the log file follows
+ * log.file, so `frelay stop` and `status`, which read config.json, find the relay where the
+ * file now says. A move that fails keeps the old place, and says so until a restart.
+ */
+class DaemonFiles {
+  private pidfile: string;
+  private controlSocket: string;
+  private control: ControlServer;
+
+  constructor(
+    private readonly proc: RelayProcess,
+    private readonly handlers: ControlHandlers,
+    private readonly log: Logger,
+  ) {
+    this.pidfile = proc.config.pidfile;
+    this.controlSocket = proc.config.controlSocket;
+    this.control = new ControlServer(this.controlSocket, handlers, log.child("control"));
+  }
+
+  async start(): Promise<void> {
+    await this.control.listen(); // its error names control_socket and the fix
+    writePidfile(this.pidfile);
+  }
+
+  async apply(next: RelayConfig, prev: RelayConfig): Promise<string[]> {
+    const pending: string[] = [];
+    if (next.controlSocket !== this.controlSocket) {
+      const moved = new ControlServer(next.controlSocket, this.handlers, this.log.child("control"));
+      try {
+        await moved.listen();
+        const old = this.control;
+        [this.control, this.controlSocket] = [moved, next.controlSocket];
+        // Gently: the reload that moved it may be answering on the old socket right now.
+        void old.close({ graceful: true });
+        this.log.info("control_socket_moved", { from: prev.controlSocket, to: next.controlSocket });
+      } catch (err) {
+        pending.push(`control_socket ${next.controlSocket} cannot be created (${describe(err)}); still answering on ${this.controlSocket}`);
+      }
+    }
+    if (next.pidfile !== this.pidfile) {
+      try {
+        writePidfile(next.pidfile);
+        removePidfile(this.pidfile);
+        this.log.info("pidfile_moved", { from: this.pidfile, to: next.pidfile });
+        this.pidfile = next.pidfile;
+      } catch (err) {
+        pending.push(`pidfile ${next.pidfile} cannot be written (${describe(err)}); still ${this.pidfile}`);
+      }
+    }
+    if (next.log.file !== prev.log.file) {
+      // The old file's last line says where the log continues, the new file's first where it came from.
+      this.log.info("log_file_moved", { from: prev.log.file, to: next.log.file });
+      this.proc.logs.switchFile(next.log.file);
+      this.log.info("log_file_moved", { from: prev.log.file, to: next.log.file });
+    }
+    for (const p of pending) this.log.error("reload", { result: "needs_restart", detail: p });
+    return pending;
+  }
+
+  closeControl(): Promise<void> {
+    return this.control.close();
+  }
+
+  removePidfile(): void {
+    removePidfile(this.pidfile);
+  }
 }
 
 function statusOf(proc: RelayProcess): Record<string, unknown> {
@@ -97,6 +186,7 @@ function statusOf(proc: RelayProcess): Record<string, unknown> {
     routes: proc.config.routes.length,
     draining: relay.isDraining,
     last_reload: proc.lastReload ?? null,
+    pending_restart: proc.pendingRestart,
     log_file: proc.config.log.file ? { path: proc.config.log.file, ...proc.logs.health() } : null,
   };
 }

@@ -87,6 +87,35 @@ export class FileSink extends Transport {
     old?.end();
   }
 
+  /**
+   * Runs when the logger ends (stop): the file's own stream is ended and awaited, so the last
+   * lines (`refused`, `stopped`) are in the file before the process exits.
+   */
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.retry) clearTimeout(this.retry);
+    const stream = this.stream;
+    this.stream = undefined;
+    if (!stream) return callback();
+    stream.once("close", () => callback());
+    stream.end();
+  }
+
+  /**
+   * For a dying process (uncaught exception): one line appended synchronously, through its own
+   * descriptor, since the process will not live to flush the stream.
+   */
+  writeSync(line: string): void {
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(this.file, LOG_OPEN_FLAGS, LOG_FILE_MODE);
+      fs.writeSync(fd, line);
+    } catch {
+      // nothing more can be done; stderr has it too
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
   override close(): void {
     if (this.retry) clearTimeout(this.retry);
     this.stream?.end();

@@ -1,3 +1,4 @@
+import * as fs from "node:fs";
 import * as winston from "winston";
 import { FileSink, type LogFileHealth } from "./file-sink";
 
@@ -46,14 +47,25 @@ export interface LoggerHandle {
   setLevel(level: Level): void;
   /** Closes and reopens the log file (after logrotate moved it). */
   reopen(): void;
+  /** From now on lines go to `file` (a reload changed log.file); the old file is closed. */
+  switchFile(file: string): void;
   /** Whether the log file takes lines (always ok without one). */
   health(): LogFileHealth;
+  /**
+   * A last line written at once, synchronously, to the log file and stdout (when logging
+   * there): for an uncaught exception, after which the process does not live to flush.
+   */
+  lastWords(event: string, fields: Record<string, unknown>): void;
+  /** Ends the log: resolves once every line is in the file (bounded, so a stuck disk cannot hold a stop). */
   close(): Promise<void>;
 }
 
+const CLOSE_BOUND_MS = 5000;
+
 export function createLogger(opts: { level: Level; file?: string; stdout: boolean; onProblem?: (message: string) => void }): LoggerHandle {
   const w = winston.createLogger({ level: opts.level, format: jsonLine, transports: [] });
-  const sink = opts.file ? new FileSink(opts.file, opts.onProblem ?? ((m) => process.stderr.write(`frelay: ${m}\n`))) : undefined;
+  const onProblem = opts.onProblem ?? ((m: string) => process.stderr.write(`frelay: ${m}\n`));
+  let sink = opts.file ? new FileSink(opts.file, onProblem) : undefined;
   if (sink) w.add(sink);
   if (opts.stdout) w.add(new winston.transports.Console());
   if (!sink && !opts.stdout) w.add(new winston.transports.Console({ silent: true }));
@@ -65,15 +77,33 @@ export function createLogger(opts: { level: Level; file?: string; stdout: boolea
     reopen() {
       sink?.reopen();
     },
+    switchFile(file) {
+      const old = sink;
+      sink = new FileSink(file, onProblem);
+      w.add(sink);
+      if (old) {
+        w.remove(old);
+        old.end();
+      }
+    },
     health() {
       return sink?.health ?? { ok: true };
     },
+    lastWords(event, fields) {
+      const line = `${JSON.stringify({ level: "error", event, ...fields, timestamp: new Date().toISOString() })}\n`;
+      sink?.writeSync(line);
+      if (opts.stdout) {
+        try {
+          fs.writeSync(1, line);
+        } catch {
+          // stdout gone
+        }
+      }
+    },
     close() {
-      return new Promise((resolve) => {
-        w.on("finish", () => resolve());
-        w.end();
-        setTimeout(resolve, 500).unref();
-      });
+      const ended = sink ? new Promise<void>((resolve) => sink!.once("finish", () => resolve())) : new Promise<void>((resolve) => w.once("finish", () => resolve()));
+      w.end();
+      return Promise.race([ended, new Promise<void>((resolve) => setTimeout(resolve, CLOSE_BOUND_MS).unref())]);
     },
   };
 }
