@@ -134,7 +134,7 @@ describe("pidfile and log file: stop and status never touch a process that is no
       try {
         const said = /log file .*linked\.log cannot be written \(ELOOP/;
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no ELOOP report; stderr: ${relay.stderr()}`)), 10_000);
+          const timer = setTimeout(() => reject(new Error(`no ELOOP report; stderr: ${relay.stderr()}`)), 30_000);
           const check = () => said.test(relay.stderr()) && (clearTimeout(timer), resolve());
           relay.proc.stderr!.on("data", check);
           check();
