@@ -30,6 +30,8 @@ export interface RelayConfig {
     readonly address: ListenAddress;
     readonly path: string;
     readonly clientCertHeader: string;
+    /** Where a front puts the client's address (each proxy appends to it, x-forwarded-for style). */
+    readonly clientAddressHeader: string;
     readonly trustedProxies: readonly string[];
   };
   readonly timeouts: { readonly handshakeMs: number; readonly pairMs: number; readonly idleMs: number; readonly drainMs: number };
@@ -55,7 +57,7 @@ export const DEFAULTS = {
   pidfile: "frelay.pid",
   control_socket: "frelay.sock",
   log: { file: "frelay.log", level: "info" as LogLevel },
-  fronting: { path: "/frelay", client_cert_header: "x-ssl-client-cert", trusted_proxies: ["127.0.0.1", "::1"] },
+  fronting: { path: "/frelay", client_cert_header: "x-ssl-client-cert", client_address_header: "x-forwarded-for", trusted_proxies: ["127.0.0.1", "::1"] },
 } as const;
 
 // x-reload is documentation only (docs/configuration.md); strict mode needs to be told it is known.
@@ -274,6 +276,7 @@ export function loadConfig(file: string): RelayConfig {
             address: fronting.kind === "unix" ? { ...fronting, path: path.resolve(dir, fronting.path) } : fronting,
             path: (raw.fronting.path ?? DEFAULTS.fronting.path).replace(/\/+$/, ""),
             clientCertHeader: (raw.fronting.client_cert_header ?? DEFAULTS.fronting.client_cert_header).toLowerCase(),
+            clientAddressHeader: (raw.fronting.client_address_header ?? DEFAULTS.fronting.client_address_header).toLowerCase(),
             trustedProxies: raw.fronting.trusted_proxies ?? [...DEFAULTS.fronting.trusted_proxies],
           },
         }

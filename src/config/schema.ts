@@ -73,6 +73,7 @@ export const configSchema = {
         address: nonEmpty("`host:port`, or a unix socket path (absolute or starting with `./`; a unix socket is trusted, its file permissions decide who may connect).", "rebind"),
         path: { type: "string", pattern: "^/[A-Za-z0-9._~/-]*$", description: "The path prefix: a party's stream is `POST <path>/connect`.", "x-reload": "new" },
         client_cert_header: { type: "string", pattern: "^[A-Za-z0-9-]+$", description: "The header carrying the party's certificate: URL-escaped PEM or base64 DER.", "x-reload": "new" },
+        client_address_header: { type: "string", pattern: "^[A-Za-z0-9-]+$", description: "The header where a front appends the client's address (x-forwarded-for style): the relay logs the rightmost entry that is not itself a trusted proxy.", "x-reload": "new" },
         trusted_proxies: { type: "array", items: { type: "string", minLength: 1 }, description: "Addresses or CIDR blocks of the fronts the certificate header is believed from (TCP only; a unix socket is trusted); anyone else is refused.", "x-reload": "new" },
       },
     },
@@ -124,7 +125,7 @@ export interface RawConfig {
   tls: { ca: string; cert: string; key: string; crl?: string };
   routes: { between: [string, string] }[];
   proxy_protocol?: boolean;
-  fronting?: { address: string; path?: string; client_cert_header?: string; trusted_proxies?: string[] };
+  fronting?: { address: string; path?: string; client_cert_header?: string; client_address_header?: string; trusted_proxies?: string[] };
   timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string };
   limits?: { max_connections?: number; max_waiting_per_identity?: number; max_handshakes_per_address?: number };
   pidfile?: string;

@@ -29,7 +29,7 @@ export class RelayServer {
     this.state = buildState(config);
     this.relay = new Relay(this.state.policy, log.child("relay"));
     this.metrics = new RelayMetrics(this.relay, () => this.direct.connectionCount);
-    this.directH2 = new H2Endpoint(this.relay, log.child("h2"), this.metrics, () => ({ path: "/frelay" }), () => this.state.transport.handshakeMs);
+    this.directH2 = new H2Endpoint(this.relay, log.child("h2"), this.metrics, () => ({ path: "/frelay", originOf: (origin) => origin }), () => this.state.transport.handshakeMs);
     this.direct = this.newDirectListener();
     this.logRelayEvents();
   }

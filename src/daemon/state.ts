@@ -44,6 +44,7 @@ export function buildState(config: RelayConfig): RelayState {
             fronting: Object.freeze({
               path: config.fronting.path,
               clientCertHeader: config.fronting.clientCertHeader,
+              clientAddressHeader: config.fronting.clientAddressHeader,
               trusted: new TrustedProxies(config.fronting.trustedProxies),
             }),
           }

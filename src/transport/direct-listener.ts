@@ -26,7 +26,7 @@ export interface TransportState {
   /** For certificates a front forwards: verified by the relay against its own CA and CRL. */
   readonly caPem: string;
   readonly isRevoked: (serial: string) => boolean;
-  readonly fronting?: { readonly path: string; readonly clientCertHeader: string; readonly trusted: TrustedProxies };
+  readonly fronting?: { readonly path: string; readonly clientCertHeader: string; readonly clientAddressHeader: string; readonly trusted: TrustedProxies };
 }
 
 /**

@@ -1,49 +1,88 @@
 import type * as http2 from "node:http2";
+import * as net from "node:net";
 import type { ListenAddress } from "../config/address";
+import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
-import type { TransportState } from "./direct-listener";
+import { AddressLines } from "../relay/refusals";
 import { bindServer } from "./bind";
-import { fronted } from "./fronted-identity";
+import type { TransportState } from "./direct-listener";
+import { fronted, type TrustedProxies } from "./fronted-identity";
 import { H2Endpoint, type H2Hooks, type StreamOrigin } from "./h2-endpoint";
 
 /**
+ * What a fronting connection was found to be at accept: which front it came from ("unix", or
+ * the TCP peer's address read once, then). Its streams are judged by this alone: the socket's
+ * address is read by the kernel on each access and is gone once the peer resets, so reading it
+ * later would let a vanished peer pass for something it is not.
+ */
+export interface FrontContext {
+  readonly front: string;
+}
+
+const ignore = (): void => undefined;
+
+/** How often an untrusted address is named in the log: once per interval, then a count. */
+const UNTRUSTED_LOG_INTERVAL_MS = 60_000;
+
+/**
  * `fronting.address`: h2c from a TLS-terminating web server (nginx grpc_pass, Apache h2c,
- * HAProxy proto h2), on host:port or a unix socket. The party's identity comes from the
- * certificate the front forwards in `client_cert_header`, believed only from `trusted_proxies`
- * (a unix socket is trusted: its file permissions decide who may connect).
+ * HAProxy proto h2), on host:port or a unix socket. Trust is decided once, at accept: a unix
+ * socket is trusted (its file permissions decide who may connect); a TCP peer must be in
+ * `trusted_proxies`, or it is closed before a byte of HTTP/2 is read. A trusted front's streams
+ * carry the party's certificate in `client_cert_header`, which the relay verifies itself.
  */
 export class FrontingListener {
-  readonly endpoint: H2Endpoint;
+  readonly endpoint: H2Endpoint<FrontContext>;
+  private readonly server: net.Server;
+  private kind: ListenAddress["kind"] = "tcp";
   private boundText = "";
+  private readonly untrustedLines: AddressLines;
 
-  constructor(relay: Relay, private readonly state: () => TransportState, log: Logger, hooks: H2Hooks) {
-    this.endpoint = new H2Endpoint(
+  constructor(relay: Relay, private readonly state: () => TransportState, private readonly log: Logger, hooks: H2Hooks) {
+    this.endpoint = new H2Endpoint<FrontContext>(
       relay,
       log,
       hooks,
-      () => ({ path: this.state().fronting?.path ?? "/frelay", originOf: (session, headers) => this.originOf(session, headers) }),
+      () => ({ path: this.state().fronting?.path ?? "/frelay", originOf: (ctx, headers, raw) => this.originOf(ctx, headers, raw) }),
       () => this.state().handshakeMs,
     );
+    this.untrustedLines = new AddressLines(log, UNTRUSTED_LOG_INTERVAL_MS, 1);
+    this.server = net.createServer((socket) => this.onConnection(socket));
+    // EMFILE and friends at accept time arrive here; the listener keeps running.
+    this.server.on("error", (err) => this.log.error("listener_error", { transport: "h2c", error: describe(err) }));
   }
 
-  private originOf(session: http2.ServerHttp2Session, headers: http2.IncomingHttpHeaders): StreamOrigin {
+  private onConnection(socket: net.Socket): void {
+    socket.on("error", ignore); // a reset is not our error; http2 reports what matters
+    const front = this.kind === "unix" ? "unix" : socket.remoteAddress; // read once, here
+    const trusted = this.state().fronting?.trusted;
+    if (front === undefined || (front !== "unix" && !trusted?.has(front))) {
+      socket.destroy();
+      const address = front ?? "unknown";
+      if (this.untrustedLines.admit(address, "untrusted_front")) {
+        this.log.warn("handshake_failed", { transport: "h2c", remote: address, reason: `${front === undefined ? "a peer whose address could not be read" : address} is not in fronting.trusted_proxies; connection closed at accept (add the front's address there if it is one)` });
+      }
+      return;
+    }
+    this.endpoint.adopt(socket, { front });
+  }
+
+  private originOf(ctx: FrontContext, _headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]): StreamOrigin {
     const st = this.state();
     const f = st.fronting;
-    const address = session.socket?.remoteAddress;
-    const viaUnix = address === undefined;
-    const forwarded = String(headers["x-forwarded-for"] ?? "").split(",")[0]?.trim();
-    const remote = forwarded || address || "unix";
-    if (!f) return { remote, peer: { ok: false, reason: "fronting is not configured" } };
-    if (!viaUnix && !f.trusted.has(address)) {
-      return { remote: address ?? "?", peer: { ok: false, reason: `${f.clientCertHeader} is accepted only from trusted_proxies, and ${address} is not one` } };
+    if (!f) return { remote: ctx.front, peer: { ok: false, reason: "fronting is not configured" } };
+    const remote = clientAddress(ctx.front, headerValues(rawHeaders, f.clientAddressHeader), f.trusted);
+    const certs = headerValues(rawHeaders, f.clientCertHeader);
+    if (certs.length > 1) {
+      return { remote, peer: { ok: false, reason: "ambiguous identity" }, malformed: `malformed request: ${certs.length} ${f.clientCertHeader} headers (the front must send exactly one: set it, never pass on a client's own)` };
     }
-    const raw = headers[f.clientCertHeader];
-    return { remote, peer: fronted(Array.isArray(raw) ? raw[0] : raw, st.caPem, st.isRevoked) };
+    return { remote, peer: fronted(certs[0], st.caPem, st.isRevoked) };
   }
 
   async listen(address: ListenAddress): Promise<string> {
-    this.boundText = await bindServer(this.endpoint.server, address, { setting: "fronting.address" });
+    this.kind = address.kind;
+    this.boundText = await bindServer(this.server, address, { setting: "fronting.address" });
     return this.boundText;
   }
 
@@ -52,10 +91,40 @@ export class FrontingListener {
   }
 
   stopAccepting(): void {
+    this.server.close();
     this.endpoint.stopAccepting();
   }
 
   destroyAll(): void {
     this.endpoint.destroyAll();
+    this.untrustedLines.flush();
   }
+}
+
+/** Every value of header `name` in the order received (HTTP/2 names are lower-case). */
+export function headerValues(rawHeaders: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i] === name) out.push(rawHeaders[i + 1] as string);
+  }
+  return out;
+}
+
+/**
+ * The client address a front vouches for. Each proxy appends the address it received the
+ * connection from, so the list reads client-written entries first and proxy-written ones last:
+ * walk from the right past the hops that are themselves trusted proxies, and take the first
+ * address that is not. Anything left of it may have been written by the client and is never
+ * believed. No usable entry: the front's own address.
+ */
+export function clientAddress(front: string, values: readonly string[], trusted: TrustedProxies): string {
+  const entries = values.flatMap((v) => v.split(",")).map((e) => e.trim());
+  let vouched = front;
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i] as string;
+    if (net.isIP(entry) === 0) break; // not an address: nothing further left is vouched for
+    vouched = entry;
+    if (!trusted.has(entry)) break;
+  }
+  return vouched;
 }

@@ -1,4 +1,5 @@
 import * as http2 from "node:http2";
+import type * as net from "node:net";
 import type * as tls from "node:tls";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
@@ -8,10 +9,23 @@ import type { Relay } from "../relay/relay";
 import { H2Party, respondText } from "./h2-party";
 import type { PeerResult } from "./peer-identity";
 
-/** Who is on a session or stream, and from where (the real client address when known). */
+/** Who is on a stream, and from where (the real client address when known). */
 export interface StreamOrigin {
   peer: PeerResult;
   remote: string;
+  /** The request itself is unacceptable (e.g. two certificate headers): refused 400. */
+  malformed?: string;
+}
+
+/**
+ * How an endpoint finds each stream's origin: from what its session was given at accept
+ * (`C`: the verified peer of a direct TLS connection, or the front a fronting connection came
+ * from) and the stream's headers. Never from socket state read later.
+ */
+export interface H2Routing<C> {
+  /** The path prefix, e.g. "/frelay". */
+  path: string;
+  originOf(context: C, headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]): StreamOrigin;
 }
 
 export interface H2Hooks {
@@ -38,38 +52,42 @@ const MAX_TAG_BYTES = 1024;
  * mutual TLS) and the fronting listener (h2c from a trusted web server). Each stream
  * `POST <path>/connect` is one party.
  */
-export class H2Endpoint {
+export class H2Endpoint<C = StreamOrigin> {
   readonly server: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
-  /** Origins of sessions whose identity is known before any stream (direct ALPN h2). */
-  private readonly sessionOrigins = new WeakMap<http2.ServerHttp2Session, StreamOrigin>();
-  private adopting: StreamOrigin | undefined;
+  /** What each session was given at accept; the only source of its streams' origins. */
+  private readonly contexts = new WeakMap<http2.ServerHttp2Session, C>();
+  private adopting: { context: C } | undefined;
 
   constructor(
     private readonly relay: Relay,
     private readonly log: Logger,
     private readonly hooks: H2Hooks,
-    /** The path prefix (e.g. "/frelay") and, for fronted streams, how to find their origin. */
-    private readonly route: () => { path: string; originOf?: (session: http2.ServerHttp2Session, headers: http2.IncomingHttpHeaders) => StreamOrigin },
+    private readonly route: () => H2Routing<C>,
     private readonly firstStreamMs: () => number,
   ) {
     this.server = http2.createServer(H2_SERVER_OPTIONS);
     this.server.on("error", (err) => this.log.error("h2_error", { error: describe(err) }));
     this.server.on("sessionError", (err) => this.log.debug("h2_session_error", { error: describe(err) }));
     this.server.on("session", (session) => this.onSession(session));
-    this.server.on("stream", (stream, headers) => this.onStream(stream, headers));
+    this.server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => this.onStream(stream, headers, rawHeaders));
     this.server.setTimeout(0); // tunnels may be quiet for long: idle sessions are not an error
   }
 
-  /** Serves HTTP/2 on an already-authenticated TLS connection (the direct listener's ALPN h2). */
-  adopt(socket: tls.TLSSocket, origin: StreamOrigin): void {
+  /**
+   * Serves HTTP/2 on a connection whose trust was settled at accept: an authenticated TLS
+   * connection (the direct listener's ALPN h2), or a fronting connection from a trusted front.
+   * `context` is what that decision found; every stream of the session is judged by it.
+   */
+  adopt(socket: tls.TLSSocket | net.Socket, context: C): void {
     // A stand-alone server TLSSocket still says secureConnecting after its handshake (only
     // tls.Server clears it); http2 would then wait for a 'secureConnect' that never comes and
     // crash on the bytes already buffered. The handshake is done: say so.
-    (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+    const isTls = "encrypted" in socket;
+    if (isTls) (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
     // 'session' fires synchronously inside emit('connection'): that is how the session learns
-    // the identity the outer TLS established.
-    this.adopting = origin;
+    // what was decided at accept.
+    this.adopting = { context };
     let session: http2.ServerHttp2Session | undefined;
     this.server.once("session", (s) => (session = s));
     try {
@@ -77,15 +95,15 @@ export class H2Endpoint {
     } finally {
       this.adopting = undefined;
     }
-    // The listener keeps TCP half-open for the stream protocol's sake, so without this a
-    // session would never learn that its client went away (FIN, no GOAWAY).
-    socket.once("end", () => session && clientFinished(session));
+    // The direct listener keeps TCP half-open for the stream protocol's sake, so without this
+    // a session would never learn that its client went away (FIN, no GOAWAY).
+    if (isTls) socket.once("end", () => session && clientFinished(session));
   }
 
   private onSession(session: http2.ServerHttp2Session): void {
     this.sessions.add(session);
     trackStreams(session);
-    if (this.adopting) this.sessionOrigins.set(session, this.adopting);
+    if (this.adopting) this.contexts.set(session, this.adopting.context);
     session.on("error", (err) => this.log.debug("h2_session_error", { error: describe(err) }));
     session.once("close", () => this.sessions.delete(session));
     session.once("connect", () => {
@@ -105,13 +123,19 @@ export class H2Endpoint {
     session.once("close", () => clearTimeout(noStream));
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]): void {
     stream.on("error", () => undefined); // a reset stream is the party's business
     const { path, originOf } = this.route();
     const session = stream.session as http2.ServerHttp2Session;
-    const origin = this.sessionOrigins.get(session) ?? originOf?.(session, headers);
     if (headers[":method"] !== "POST" || headers[":path"] !== `${path}/connect`) {
       return respondText(stream, 404, `unknown request ${headers[":method"]} ${headers[":path"]} (use POST ${path}/connect)`);
+    }
+    // A session with no context was not adopted: nothing vouches for it (fail closed).
+    const context = this.contexts.get(session);
+    const origin = context === undefined ? undefined : originOf(context, headers, rawHeaders);
+    if (origin?.malformed) {
+      this.log.info("refused", { remote: origin.remote, code: 400, reason: origin.malformed });
+      return respondText(stream, RefusalCode.badRequest, origin.malformed);
     }
     if (!origin || !origin.peer.ok) {
       const reason = origin && !origin.peer.ok ? origin.peer.reason : "no verified client identity";
