@@ -44,15 +44,9 @@ export class RelayMetrics {
       this.connections.inc({ outcome: "paired" }, 2);
       pairing.observe({ route }, waitedMs / 1000);
     });
-    relay.on("refused", (_r, code) => this.connections.inc({ outcome: `refused_${code}` }));
-  }
-
-  handshakeFailed(): void {
-    this.connections.inc({ outcome: "handshake_failed" });
-  }
-
-  refused(code: number): void {
-    this.connections.inc({ outcome: `refused_${code}` });
+    // Every refusal and failed handshake on every transport passes through relay.refusals.
+    relay.refusals.on("refused", (_who, code) => this.connections.inc({ outcome: `refused_${code}` }));
+    relay.refusals.on("handshakeFailed", () => this.connections.inc({ outcome: "handshake_failed" }));
   }
 
   reloaded(ok: boolean): void {

@@ -29,13 +29,13 @@ export class RelayServer {
     this.state = buildState(config);
     this.relay = new Relay(this.state.policy, log.child("relay"));
     this.metrics = new RelayMetrics(this.relay, () => this.direct.connectionCount);
-    this.directH2 = new H2Endpoint(this.relay, log.child("h2"), this.metrics, () => ({ path: "/frelay", originOf: (origin) => origin }), () => this.state.transport.handshakeMs);
+    this.directH2 = new H2Endpoint(this.relay, log.child("h2"), () => ({ path: "/frelay", originOf: (origin) => origin }), () => this.state.transport.handshakeMs);
     this.direct = this.newDirectListener();
     this.logRelayEvents();
   }
 
   private newDirectListener(): DirectListener {
-    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.metrics, this.directH2);
+    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.directH2);
   }
 
   /** Binds fronting.address if configured; the listener it replaces (if any) is returned, still open. */
@@ -45,7 +45,7 @@ export class RelayServer {
       this.fronting = undefined;
       return old;
     }
-    const listener = new FrontingListener(this.relay, () => this.state.transport, this.log.child("fronting"), this.metrics);
+    const listener = new FrontingListener(this.relay, () => this.state.transport, this.log.child("fronting"));
     const bound = await listener.listen(config.fronting.address);
     this.fronting = listener;
     this.log.info("listen", { transport: "h2c", address: bound });
@@ -158,12 +158,12 @@ export class RelayServer {
     this.direct.destroyAll();
     this.directH2.destroyAll();
     this.fronting?.destroyAll();
+    this.relay.refusals.flush();
     await this.metricsServer?.close();
   }
 
   private logRelayEvents(): void {
     const log = this.log.child("relay");
-    this.relay.on("refused", (r, code, reason) => log.info("refused", { identity: r.identity, dest: r.dest, tag: r.tag, remote: r.remote, code, reason }));
     this.relay.on("waiting", (r) => log.info("waiting", { identity: r.identity, dest: r.dest, tag: r.tag, remote: r.remote }));
     this.relay.on("paired", (a, b, route, waitedMs) => log.info("paired", { a: a.identity, b: b.identity, tag: a.tag, route, waited_ms: waitedMs }));
     this.relay.on("closed", ({ session: s, how, reason, error }) =>

@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import * as net from "node:net";
 import type { Logger } from "../log/logger";
 
 /**
@@ -27,10 +28,13 @@ export type Reply = (code: number, reason: string) => void;
 
 export class Refusals extends EventEmitter<RefusalEvents> {
   private readonly lines: AddressLines;
+  /** Peers closed at accept are never legitimate traffic: named once a minute per address. */
+  private readonly atAcceptLines: AddressLines;
 
-  constructor(private readonly log: Logger, limits: { intervalMs?: number; linesPerInterval?: number } = {}) {
+  constructor(private readonly log: Logger) {
     super();
-    this.lines = new AddressLines(log, limits.intervalMs ?? 10_000, limits.linesPerInterval ?? 20);
+    this.lines = new AddressLines(log, 10_000, 50);
+    this.atAcceptLines = new AddressLines(log, 60_000, 1);
   }
 
   /** Tells the party `code` and `reason`, logs `refused` and reports it for the metrics. */
@@ -42,22 +46,37 @@ export class Refusals extends EventEmitter<RefusalEvents> {
     this.emit("refused", who, code, reason);
   }
 
-  /** The connection is (being) dropped before a request: logs `handshake_failed` and reports it. */
-  handshakeFailed(who: TurnedAway, reason: string): void {
+  /**
+   * No verified identity: logs `handshake_failed` and reports it. The connection is being
+   * dropped, or (an HTTP/2 stream) the party is told `reply`'s 403.
+   */
+  handshakeFailed(who: TurnedAway, reason: string, reply?: Reply): void {
+    reply?.(403, reason);
     if (this.lines.admit(who.remote, "handshake_failed")) {
       this.log.info("handshake_failed", { transport: who.transport, identity: who.identity, remote: who.remote, reason });
     }
     this.emit("handshakeFailed", who, reason);
   }
 
-  /** Writes the pending summaries now (at stop) and stops the interval timer. */
+  /** A peer the listener will not talk to at all (not a trusted front): closed at accept. */
+  closedAtAccept(who: TurnedAway, reason: string): void {
+    if (this.atAcceptLines.admit(who.remote, "closed_at_accept")) {
+      this.log.warn("handshake_failed", { transport: who.transport, remote: who.remote, reason });
+    }
+    this.emit("handshakeFailed", who, reason);
+  }
+
+  /** Writes the pending summaries now (at stop) and stops the interval timers. */
   flush(): void {
     this.lines.flush();
+    this.atAcceptLines.flush();
   }
 }
 
 /** At most this many addresses are tracked per interval; the rest share one summary. */
-const MAX_TRACKED = 10_000;
+const MAX_TRACKED = 1000;
+/** Full lines per interval across all addresses, so many addresses cannot flood the log either. */
+const MAX_FULL_LINES = 1000;
 const OTHERS = "(other addresses)";
 
 interface Tally {
@@ -66,19 +85,21 @@ interface Tally {
 }
 
 /**
- * Per client address (port dropped), the first `perInterval` lines of an interval are written
- * in full; the rest are counted and written as one `turned_away_summary` line per address when
- * the interval ends. Memory is bounded by MAX_TRACKED.
+ * Per client address (port dropped; IPv6 per /64, which one host commonly holds whole), the
+ * first `perInterval` lines of an interval are written in full; the rest are counted and
+ * written as one `turned_away_summary` line per address when the interval ends. Lines and
+ * memory per interval are bounded by MAX_FULL_LINES and MAX_TRACKED whatever the addresses.
  */
 export class AddressLines {
   private tallies = new Map<string, Tally>();
+  private fullLines = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly log: Logger, private readonly intervalMs: number, private readonly perInterval: number) {}
 
   /** Whether this line should be written in full; otherwise it is counted for the summary. */
   admit(remote: string | undefined, event: string): boolean {
-    let key = addressOf(remote);
+    let key = addressKey(addressOf(remote));
     let t = this.tallies.get(key);
     if (!t) {
       if (this.tallies.size >= MAX_TRACKED) key = OTHERS;
@@ -89,8 +110,9 @@ export class AddressLines {
         this.timer.unref();
       }
     }
-    if (t.logged < this.perInterval && key !== OTHERS) {
+    if (t.logged < this.perInterval && key !== OTHERS && this.fullLines < MAX_FULL_LINES) {
       t.logged++;
+      this.fullLines++;
       return true;
     }
     t.suppressed[event] = (t.suppressed[event] ?? 0) + 1;
@@ -102,6 +124,7 @@ export class AddressLines {
     this.timer = undefined;
     const tallies = this.tallies;
     this.tallies = new Map();
+    this.fullLines = 0;
     for (const [address, t] of tallies) {
       if (Object.keys(t.suppressed).length === 0) continue;
       this.log.warn("turned_away_summary", { address, interval_s: this.intervalMs / 1000, not_logged: t.suppressed });
@@ -116,4 +139,14 @@ export function addressOf(remote: string | undefined): string {
   if (v6) return v6[1] as string;
   const v4 = /^([^:]+):\d+$/.exec(remote);
   return v4 ? (v4[1] as string) : remote;
+}
+
+/** The unit an address is summarised by: itself, or for IPv6 its /64 ("2001:db8:0:1::/64"). */
+function addressKey(address: string): string {
+  if (!net.isIPv6(address) || /^::ffff:\d/i.test(address)) return address;
+  const [head = "", tail = ""] = address.split("::") as [string, string?];
+  const h = head ? head.split(":") : [];
+  const t = address.includes("::") && tail ? tail.split(":") : [];
+  const groups = address.includes("::") ? [...h, ...Array(8 - h.length - t.length).fill("0"), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import { RefusalCode, type PendingParty, type PartyRequest } from "./party";
+import { Refusals, type TurnedAway } from "./refusals";
 import { RouteTable } from "./routes";
 import { SessionRegistry, type SessionEnded } from "./sessions";
 
@@ -23,7 +24,6 @@ interface Waiter {
 }
 
 export interface RelayEvents {
-  refused: [req: PartyRequest, code: number, reason: string];
   waiting: [req: PartyRequest];
   paired: [a: PartyRequest, b: PartyRequest, route: string, waitedMs: number];
   closed: [e: SessionEnded];
@@ -41,10 +41,13 @@ export class Relay extends EventEmitter<RelayEvents> {
   private waitingTotal = 0;
   private draining = false;
   readonly sessions: SessionRegistry;
+  /** Every refusal and failed handshake, the transports' included, is replied, logged and counted here. */
+  readonly refusals: Refusals;
 
   constructor(policy: RelayPolicy, private readonly log: Logger) {
     super();
     this.policy = policy;
+    this.refusals = new Refusals(log);
     this.sessions = new SessionRegistry((e) => this.emit("closed", e));
   }
 
@@ -54,10 +57,7 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   submit(party: PendingParty): void {
     const req = party.request;
-    const refuse = (code: number, reason: string) => {
-      party.refuse(code, reason);
-      this.emit("refused", req, code, reason);
-    };
+    const refuse = (code: number, reason: string) => this.refuse(party, code, reason);
     if (this.draining) return refuse(RefusalCode.unavailable, "relay is shutting down; retry later");
     if (req.identity === req.dest) return refuse(RefusalCode.forbidden, `${req.identity} cannot connect to itself`);
     const route = this.policy.routes.find(req.identity, req.dest);
@@ -162,8 +162,7 @@ export class Relay extends EventEmitter<RelayEvents> {
         if (!stillAllowed(r, r.dest)) {
           this.remove(k, w);
           const why = policy.isRevoked(r.certSerial) ? `certificate of ${r.identity} was revoked` : `no route between ${r.identity} and ${r.dest}`;
-          w.party.refuse(RefusalCode.forbidden, why);
-          this.emit("refused", r, RefusalCode.forbidden, why);
+          this.refuse(w.party, RefusalCode.forbidden, why);
           closedWaiting++;
         }
       }
@@ -181,14 +180,23 @@ export class Relay extends EventEmitter<RelayEvents> {
     for (const [k, queue] of [...this.waiting]) {
       for (const w of [...queue]) {
         this.remove(k, w);
-        w.party.refuse(RefusalCode.unavailable, "relay is shutting down; retry later");
+        this.refuse(w.party, RefusalCode.unavailable, "relay is shutting down; retry later");
       }
     }
+  }
+
+  private refuse(party: PendingParty, code: number, reason: string): void {
+    this.refusals.refuse((c, r) => party.refuse(c, r), turnedAway(party.request), code, reason);
   }
 
   get isDraining(): boolean {
     return this.draining;
   }
+}
+
+/** What the log and metrics learn of a refused party. */
+export function turnedAway(r: PartyRequest): TurnedAway {
+  return { remote: r.remote, transport: r.transport, identity: r.identity, dest: r.dest, tag: r.tag };
 }
 
 function key(identity: string, dest: string, tag: string): string {

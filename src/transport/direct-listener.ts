@@ -2,7 +2,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
-import type { Relay } from "../relay/relay";
+import { turnedAway, type Relay } from "../relay/relay";
 import { RefusalCode } from "../relay/party";
 import { verifiedPeer } from "./peer-identity";
 import { formatHostPort } from "../config/address";
@@ -36,12 +36,6 @@ export interface TransportState {
  */
 function chooseAlpn({ protocols }: { protocols: string[] }): string | undefined {
   return protocols.includes("h2") ? "h2" : protocols[0];
-}
-
-/** What the listener reports besides logging, for metrics. */
-export interface ListenerHooks {
-  handshakeFailed(): void;
-  refused(code: number): void;
 }
 
 /** One connection before its request: the deadline, the per-address slot, and how it fails. */
@@ -79,7 +73,6 @@ export class DirectListener {
     private readonly relay: Relay,
     private readonly state: () => TransportState,
     private readonly log: Logger,
-    private readonly hooks: ListenerHooks,
     private readonly h2: H2Endpoint,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (raw) => this.onConnection(raw));
@@ -126,10 +119,7 @@ export class DirectListener {
       remote: formatHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0),
       fail: (reason) => {
         hs.done();
-        if (!raw.destroyed) {
-          this.log.info("handshake_failed", { remote: hs.remote, reason });
-          this.hooks.handshakeFailed();
-        }
+        if (!raw.destroyed) this.relay.refusals.handshakeFailed({ remote: hs.remote, transport: "stream" }, reason);
         raw.destroy();
       },
       done: () => {
@@ -247,23 +237,18 @@ export class DirectListener {
         tlsSocket.off("data", onData);
         tlsSocket.removeAllListeners("end");
         if (r.kind === "error") {
-          this.log.info("refused", { remote, identity: peer.identity, code: 400, reason: r.reason });
-          this.hooks.refused(RefusalCode.badRequest);
-          sendRefusal(raw, tlsSocket, gate, RefusalCode.badRequest, r.reason);
+          const reply = (code: number, reason: string) => sendRefusal(raw, tlsSocket, gate, code, reason);
+          this.relay.refusals.refuse(reply, { remote, transport: "stream", identity: peer.identity }, RefusalCode.badRequest, r.reason);
           return;
         }
         const request = { identity: peer.identity, dest: r.dest, tag: r.tag, remote, transport: "stream" as const, certSerial: peer.serial };
         const party = new StreamParty(request, raw, tlsSocket, gate, (p, why) => {
-          p.refuse(RefusalCode.badRequest, `protocol violation: ${why}`);
-          this.log.info("refused", { remote, identity: peer.identity, code: 400, reason: why });
-          this.hooks.refused(RefusalCode.badRequest);
+          this.relay.refusals.refuse((code, reason) => p.refuse(code, reason), turnedAway(request), RefusalCode.badRequest, `protocol violation: ${why}`);
         });
         if (party.isSettled) return; // it broke the protocol while being built
         if (this.connections.size > st.maxConnections) {
           const reason = `relay is at its connection limit (${st.maxConnections}); retry later`;
-          party.refuse(RefusalCode.tooMany, reason);
-          this.log.info("refused", { remote, identity: peer.identity, code: 429, reason });
-          this.hooks.refused(RefusalCode.tooMany);
+          this.relay.refusals.refuse((code, why) => party.refuse(code, why), turnedAway(request), RefusalCode.tooMany, reason);
           return;
         }
         this.relay.submit(party);

@@ -4,11 +4,10 @@ import type { ListenAddress } from "../config/address";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
-import { AddressLines } from "../relay/refusals";
 import { bindServer } from "./bind";
 import type { TransportState } from "./direct-listener";
 import { fronted, type TrustedProxies } from "./fronted-identity";
-import { H2Endpoint, type H2Hooks, type StreamOrigin } from "./h2-endpoint";
+import { H2Endpoint, type StreamOrigin } from "./h2-endpoint";
 
 /**
  * What a fronting connection was found to be at accept: which front it came from ("unix", or
@@ -22,9 +21,6 @@ export interface FrontContext {
 
 const ignore = (): void => undefined;
 
-/** How often an untrusted address is named in the log: once per interval, then a count. */
-const UNTRUSTED_LOG_INTERVAL_MS = 60_000;
-
 /**
  * `fronting.address`: h2c from a TLS-terminating web server (nginx grpc_pass, Apache h2c,
  * HAProxy proto h2), on host:port or a unix socket. Trust is decided once, at accept: a unix
@@ -37,17 +33,14 @@ export class FrontingListener {
   private readonly server: net.Server;
   private kind: ListenAddress["kind"] = "tcp";
   private boundText = "";
-  private readonly untrustedLines: AddressLines;
 
-  constructor(relay: Relay, private readonly state: () => TransportState, private readonly log: Logger, hooks: H2Hooks) {
+  constructor(private readonly relay: Relay, private readonly state: () => TransportState, private readonly log: Logger) {
     this.endpoint = new H2Endpoint<FrontContext>(
       relay,
       log,
-      hooks,
       () => ({ path: this.state().fronting?.path ?? "/frelay", originOf: (ctx, headers, raw) => this.originOf(ctx, headers, raw) }),
       () => this.state().handshakeMs,
     );
-    this.untrustedLines = new AddressLines(log, UNTRUSTED_LOG_INTERVAL_MS, 1);
     this.server = net.createServer((socket) => this.onConnection(socket));
     // EMFILE and friends at accept time arrive here; the listener keeps running.
     this.server.on("error", (err) => this.log.error("listener_error", { transport: "h2c", error: describe(err) }));
@@ -59,10 +52,9 @@ export class FrontingListener {
     const trusted = this.state().fronting?.trusted;
     if (front === undefined || (front !== "unix" && !trusted?.has(front))) {
       socket.destroy();
-      const address = front ?? "unknown";
-      if (this.untrustedLines.admit(address, "untrusted_front")) {
-        this.log.warn("handshake_failed", { transport: "h2c", remote: address, reason: `${front === undefined ? "a peer whose address could not be read" : address} is not in fronting.trusted_proxies; connection closed at accept (add the front's address there if it is one)` });
-      }
+      const who = front === undefined ? "a peer whose address could not be read" : front;
+      const reason = `${who} is not in fronting.trusted_proxies; connection closed at accept (add the front's address there if it is one)`;
+      this.relay.refusals.closedAtAccept({ remote: front ?? "unknown", transport: "h2c" }, reason);
       return;
     }
     this.endpoint.adopt(socket, { front });
@@ -97,7 +89,6 @@ export class FrontingListener {
 
   destroyAll(): void {
     this.endpoint.destroyAll();
-    this.untrustedLines.flush();
   }
 }
 

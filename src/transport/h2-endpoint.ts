@@ -28,10 +28,6 @@ export interface H2Routing<C> {
   originOf(context: C, headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]): StreamOrigin;
 }
 
-export interface H2Hooks {
-  handshakeFailed(): void;
-}
-
 const MiB = 1024 * 1024;
 
 /**
@@ -62,7 +58,6 @@ export class H2Endpoint<C = StreamOrigin> {
   constructor(
     private readonly relay: Relay,
     private readonly log: Logger,
-    private readonly hooks: H2Hooks,
     private readonly route: () => H2Routing<C>,
     private readonly firstStreamMs: () => number,
   ) {
@@ -133,22 +128,16 @@ export class H2Endpoint<C = StreamOrigin> {
     // A session with no context was not adopted: nothing vouches for it (fail closed).
     const context = this.contexts.get(session);
     const origin = context === undefined ? undefined : originOf(context, headers, rawHeaders);
-    if (origin?.malformed) {
-      this.log.info("refused", { remote: origin.remote, code: 400, reason: origin.malformed });
-      return respondText(stream, RefusalCode.badRequest, origin.malformed);
-    }
+    const reply = (code: number, reason: string) => respondText(stream, code, reason);
+    const refusals = this.relay.refusals;
+    if (origin?.malformed) return refusals.refuse(reply, { remote: origin.remote, transport: "h2" }, RefusalCode.badRequest, origin.malformed);
     if (!origin || !origin.peer.ok) {
       const reason = origin && !origin.peer.ok ? origin.peer.reason : "no verified client identity";
-      this.log.info("handshake_failed", { remote: origin?.remote, transport: "h2", reason });
-      this.hooks.handshakeFailed();
-      return respondText(stream, RefusalCode.forbidden, reason);
+      return refusals.handshakeFailed({ remote: origin?.remote, transport: "h2" }, reason, reply);
     }
     const dest = headerText(headers["frelay-dest"]);
     const tag = headerText(headers["frelay-tag"]) ?? "";
-    const refuse400 = (reason: string) => {
-      this.log.info("refused", { remote: origin.remote, identity: origin.peer.ok ? origin.peer.identity : undefined, code: 400, reason });
-      respondText(stream, RefusalCode.badRequest, reason);
-    };
+    const refuse400 = (reason: string) => refusals.refuse(reply, { remote: origin.remote, transport: "h2", identity: origin.peer.ok ? origin.peer.identity : undefined, dest, tag }, RefusalCode.badRequest, reason);
     if (!dest || !isIdentity(dest)) return refuse400(`malformed request: header frelay-dest must be an identity like "1.user1"`);
     if (Buffer.byteLength(tag) > MAX_TAG_BYTES) return refuse400(`malformed request: header frelay-tag is longer than ${MAX_TAG_BYTES} bytes`);
     const request = { identity: origin.peer.identity, dest, tag, remote: origin.remote, transport: "h2" as const, certSerial: origin.peer.serial };
