@@ -34,7 +34,16 @@ export interface RelayConfig {
     readonly clientAddressHeader: string;
     readonly trustedProxies: readonly string[];
   };
-  readonly timeouts: { readonly handshakeMs: number; readonly pairMs: number; readonly idleMs: number; readonly drainMs: number };
+  readonly timeouts: {
+    readonly handshakeMs: number;
+    readonly pairMs: number;
+    readonly idleMs: number;
+    readonly drainMs: number;
+    /** An HTTP/2 connection with no open stream is closed after this (0: never). */
+    readonly h2IdleMs: number;
+    /** An HTTP/2 connection is sent GOAWAY this long after accept (0: never). */
+    readonly h2LifetimeMs: number;
+  };
   readonly limits: {
     readonly maxConnections: number;
     readonly maxWaitingPerIdentity: number;
@@ -52,7 +61,7 @@ export interface RelayConfig {
 }
 
 export const DEFAULTS = {
-  timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "30s" },
+  timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "30s", h2_idle: "30s", h2_lifetime: "4h" },
   limits: { max_connections: 20000, max_waiting_per_identity: 64, max_handshakes_per_address: 256 },
   pidfile: "frelay.pid",
   control_socket: "frelay.sock",
@@ -286,6 +295,8 @@ export function loadConfig(file: string): RelayConfig {
       pairMs: parseDuration(t.pair),
       idleMs: parseDuration(t.idle),
       drainMs: parseDuration(t.drain),
+      h2IdleMs: parseDuration(t.h2_idle),
+      h2LifetimeMs: parseDuration(t.h2_lifetime),
     },
     limits: {
       maxConnections: raw.limits?.max_connections ?? DEFAULTS.limits.max_connections,

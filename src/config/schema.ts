@@ -86,6 +86,8 @@ export const configSchema = {
         pair: duration("How long a party waits for its peer before a 408.", "new"),
         idle: duration("A session with no traffic in either direction for this long is closed. `0s`: never.", "new"),
         drain: duration("At stop, how long open sessions may go on before they are closed.", "live"),
+        h2_idle: duration("An HTTP/2 connection (direct or fronting) with no open stream is closed after this. `0s`: never.", "new"),
+        h2_lifetime: duration("Every HTTP/2 connection is sent GOAWAY this long after it began (open streams may finish; then it is closed). `0s`: never.", "new"),
       },
     },
     limits: {
@@ -126,7 +128,7 @@ export interface RawConfig {
   routes: { between: [string, string] }[];
   proxy_protocol?: boolean;
   fronting?: { address: string; path?: string; client_cert_header?: string; client_address_header?: string; trusted_proxies?: string[] };
-  timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string };
+  timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string; h2_idle?: string; h2_lifetime?: string };
   limits?: { max_connections?: number; max_waiting_per_identity?: number; max_handshakes_per_address?: number };
   pidfile?: string;
   control_socket?: string;

@@ -6,7 +6,7 @@ import type { Logger } from "../log/logger";
 import { Relay } from "../relay/relay";
 import { DirectListener } from "../transport/direct-listener";
 import { FrontingListener } from "../transport/fronting-listener";
-import { H2Endpoint } from "../transport/h2-endpoint";
+import { directRouting, H2Endpoint } from "../transport/h2-endpoint";
 import { MetricsServer, RelayMetrics } from "./metrics";
 import { buildState, type RelayState } from "./state";
 
@@ -28,14 +28,14 @@ export class RelayServer {
   constructor(config: RelayConfig, private readonly log: Logger) {
     this.state = buildState(config);
     this.relay = new Relay(this.state.policy, log.child("relay"));
-    this.metrics = new RelayMetrics(this.relay, () => this.direct.connectionCount);
-    this.directH2 = new H2Endpoint(this.relay, log.child("h2"), () => ({ path: "/frelay", originOf: (origin) => origin }), () => this.state.transport.handshakeMs);
+    this.metrics = new RelayMetrics(this.relay, () => this.connectionCount);
+    this.directH2 = new H2Endpoint(this.relay, log.child("h2"), () => directRouting(() => this.state.transport.isRevoked), () => this.state.transport.h2);
     this.direct = this.newDirectListener();
     this.logRelayEvents();
   }
 
   private newDirectListener(): DirectListener {
-    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.directH2);
+    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.directH2, () => this.fronting?.connectionCount ?? 0);
   }
 
   /** Binds fronting.address if configured; the listener it replaces (if any) is returned, still open. */
@@ -45,7 +45,7 @@ export class RelayServer {
       this.fronting = undefined;
       return old;
     }
-    const listener = new FrontingListener(this.relay, () => this.state.transport, this.log.child("fronting"));
+    const listener = new FrontingListener(this.relay, () => this.state.transport, this.log.child("fronting"), () => this.direct.connectionCount);
     const bound = await listener.listen(config.fronting.address);
     this.fronting = listener;
     this.log.info("listen", { transport: "h2c", address: bound });
@@ -99,7 +99,7 @@ export class RelayServer {
   }
 
   get connectionCount(): number {
-    return this.direct.connectionCount;
+    return this.direct.connectionCount + (this.fronting?.connectionCount ?? 0);
   }
 
   /**
@@ -139,6 +139,8 @@ export class RelayServer {
     }
     this.state = next;
     const closed = this.relay.setPolicy(next.policy);
+    // An HTTP/2 connection of a now-revoked identity would otherwise live on: close it.
+    this.directH2.closeSessions((o) => o.peer.ok && next.transport.isRevoked(o.peer.serial), "certificate revoked");
     oldListener?.stopAccepting();
     oldFronting?.stopAccepting();
     await oldMetrics?.close();

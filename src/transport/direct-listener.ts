@@ -14,11 +14,14 @@ import { StreamParty, sendRefusal } from "./stream-party";
 import { bindServer } from "./bind";
 import type { TrustedProxies } from "./fronted-identity";
 import type { H2Endpoint } from "./h2-endpoint";
+import type { H2TimeBounds } from "./h2-session-bounds";
 
 /** What the listeners need from the current config; swapped whole on reload. */
 export interface TransportState {
   readonly secureContext: tls.SecureContext;
   readonly handshakeMs: number;
+  /** How long an HTTP/2 connection may last and sit without a stream. */
+  readonly h2: H2TimeBounds;
   readonly maxConnections: number;
   readonly maxHandshakesPerAddress: number;
   /** A PROXY protocol v1/v2 header comes before TLS (TLS-passthrough fronts). */
@@ -74,6 +77,8 @@ export class DirectListener {
     private readonly state: () => TransportState,
     private readonly log: Logger,
     private readonly h2: H2Endpoint,
+    /** Connections open on the other listeners (fronting): limits.max_connections counts them all. */
+    private readonly othersOpen: () => number = () => 0,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (raw) => this.onConnection(raw));
     // EMFILE and friends at accept time arrive here; the listener keeps running.
@@ -107,7 +112,7 @@ export class DirectListener {
 
   private onConnection(raw: net.Socket): void {
     const st = this.state();
-    if (this.connections.size >= st.maxConnections * HARD_CAP_FACTOR) {
+    if (this.connections.size + this.othersOpen() >= st.maxConnections * HARD_CAP_FACTOR) {
       raw.destroy();
       return;
     }
@@ -246,7 +251,7 @@ export class DirectListener {
           this.relay.refusals.refuse((code, reason) => p.refuse(code, reason), turnedAway(request), RefusalCode.badRequest, `protocol violation: ${why}`);
         });
         if (party.isSettled) return; // it broke the protocol while being built
-        if (this.connections.size > st.maxConnections) {
+        if (this.connections.size + this.othersOpen() > st.maxConnections) {
           const reason = `relay is at its connection limit (${st.maxConnections}); retry later`;
           this.relay.refusals.refuse((code, why) => party.refuse(code, why), turnedAway(request), RefusalCode.tooMany, reason);
           return;

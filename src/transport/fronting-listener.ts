@@ -6,6 +6,7 @@ import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
 import { bindServer } from "./bind";
 import type { TransportState } from "./direct-listener";
+import { AddressSlots } from "./address-slots";
 import { fronted, type TrustedProxies } from "./fronted-identity";
 import { H2Endpoint, type StreamOrigin } from "./h2-endpoint";
 
@@ -31,15 +32,24 @@ const ignore = (): void => undefined;
 export class FrontingListener {
   readonly endpoint: H2Endpoint<FrontContext>;
   private readonly server: net.Server;
+  private readonly connections = new Set<net.Socket>();
+  /** Fronting connections per front address that have not opened a stream yet. */
+  private readonly beforeFirstStream = new AddressSlots();
   private kind: ListenAddress["kind"] = "tcp";
   private boundText = "";
 
-  constructor(private readonly relay: Relay, private readonly state: () => TransportState, private readonly log: Logger) {
+  constructor(
+    private readonly relay: Relay,
+    private readonly state: () => TransportState,
+    private readonly log: Logger,
+    /** Connections open on the other listeners: limits.max_connections counts them all. */
+    private readonly othersOpen: () => number = () => 0,
+  ) {
     this.endpoint = new H2Endpoint<FrontContext>(
       relay,
       log,
       () => ({ path: this.state().fronting?.path ?? "/frelay", originOf: (ctx, headers, raw) => this.originOf(ctx, headers, raw) }),
-      () => this.state().handshakeMs,
+      () => this.state().h2,
     );
     this.server = net.createServer((socket) => this.onConnection(socket));
     // EMFILE and friends at accept time arrive here; the listener keeps running.
@@ -57,7 +67,26 @@ export class FrontingListener {
       this.relay.refusals.closedAtAccept({ remote: front ?? "unknown", transport: "h2c" }, reason);
       return;
     }
-    this.endpoint.adopt(socket, { front });
+    const st = this.state();
+    const turnAway = (reason: string) => {
+      socket.destroy();
+      this.relay.refusals.handshakeFailed({ remote: front, transport: "h2c" }, reason);
+    };
+    if (this.connections.size + this.othersOpen() >= st.maxConnections) return turnAway(`relay is at its connection limit (limits.max_connections is ${st.maxConnections})`);
+    // Like the direct listener's handshakes: until its first stream a connection holds one of
+    // its address's slots, so one front (or a peer on a trusted host) cannot hold them all.
+    const release = this.beforeFirstStream.take(front, st.maxHandshakesPerAddress);
+    if (!release) return turnAway(`too many fronting connections without a stream from ${front} (limits.max_handshakes_per_address is ${st.maxHandshakesPerAddress})`);
+    this.connections.add(socket);
+    socket.once("close", () => {
+      this.connections.delete(socket);
+      release();
+    });
+    this.endpoint.adopt(socket, { front })?.once("stream", release);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
   }
 
   private originOf(ctx: FrontContext, _headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]): StreamOrigin {

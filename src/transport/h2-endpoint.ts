@@ -7,6 +7,7 @@ import { isIdentity } from "../pki/identity";
 import { RefusalCode } from "../relay/party";
 import type { Relay } from "../relay/relay";
 import { H2Party, respondText } from "./h2-party";
+import { boundSession, streamsOf, type H2TimeBounds } from "./h2-session-bounds";
 import type { PeerResult } from "./peer-identity";
 
 /** Who is on a stream, and from where (the real client address when known). */
@@ -53,13 +54,15 @@ export class H2Endpoint<C = StreamOrigin> {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   /** What each session was given at accept; the only source of its streams' origins. */
   private readonly contexts = new WeakMap<http2.ServerHttp2Session, C>();
-  private adopting: { context: C } | undefined;
+  private adopting: { context: C; notAfter: number | undefined; socket: net.Socket } | undefined;
+  /** When the certificate a TLS connection was authenticated with expires (direct h2). */
+  private readonly notAfter = new WeakMap<http2.ServerHttp2Session, number>();
 
   constructor(
     private readonly relay: Relay,
     private readonly log: Logger,
     private readonly route: () => H2Routing<C>,
-    private readonly firstStreamMs: () => number,
+    private readonly bounds: () => H2TimeBounds,
   ) {
     this.server = http2.createServer(H2_SERVER_OPTIONS);
     this.server.on("error", (err) => this.log.error("h2_error", { error: describe(err) }));
@@ -74,7 +77,7 @@ export class H2Endpoint<C = StreamOrigin> {
    * connection (the direct listener's ALPN h2), or a fronting connection from a trusted front.
    * `context` is what that decision found; every stream of the session is judged by it.
    */
-  adopt(socket: tls.TLSSocket | net.Socket, context: C): void {
+  adopt(socket: tls.TLSSocket | net.Socket, context: C): http2.ServerHttp2Session | undefined {
     // A stand-alone server TLSSocket still says secureConnecting after its handshake (only
     // tls.Server clears it); http2 would then wait for a 'secureConnect' that never comes and
     // crash on the bytes already buffered. The handshake is done: say so.
@@ -82,7 +85,8 @@ export class H2Endpoint<C = StreamOrigin> {
     if (isTls) (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
     // 'session' fires synchronously inside emit('connection'): that is how the session learns
     // what was decided at accept.
-    this.adopting = { context };
+    const validTo = isTls ? (socket as tls.TLSSocket).getPeerX509Certificate()?.validTo : undefined;
+    this.adopting = { context, notAfter: validTo === undefined ? undefined : Date.parse(validTo), socket };
     let session: http2.ServerHttp2Session | undefined;
     this.server.once("session", (s) => (session = s));
     try {
@@ -93,14 +97,18 @@ export class H2Endpoint<C = StreamOrigin> {
     // The direct listener keeps TCP half-open for the stream protocol's sake, so without this
     // a session would never learn that its client went away (FIN, no GOAWAY).
     if (isTls) socket.once("end", () => session && clientFinished(session));
+    return session;
   }
 
   private onSession(session: http2.ServerHttp2Session): void {
-    this.sessions.add(session);
-    trackStreams(session);
-    if (this.adopting) this.contexts.set(session, this.adopting.context);
     session.on("error", (err) => this.log.debug("h2_session_error", { error: describe(err) }));
+    const adopted = this.adopting;
+    if (!adopted) return void session.destroy(); // not adopted: nothing decided its trust
+    this.sessions.add(session);
     session.once("close", () => this.sessions.delete(session));
+    this.contexts.set(session, adopted.context);
+    if (adopted.notAfter !== undefined) this.notAfter.set(session, adopted.notAfter);
+    boundSession(session, adopted.socket, this.bounds(), this.log);
     session.once("connect", () => {
       try {
         session.setLocalWindowSize(SESSION_WINDOW);
@@ -108,14 +116,6 @@ export class H2Endpoint<C = StreamOrigin> {
         // the session went away already
       }
     });
-    // A session that opens no stream in time holds a connection for nothing. The timer goes
-    // with the first stream or the session: pending, it would keep a closed session alive.
-    const noStream = setTimeout(() => {
-      if (!session.destroyed) session.destroy();
-    }, this.firstStreamMs());
-    noStream.unref();
-    session.once("stream", () => clearTimeout(noStream));
-    session.once("close", () => clearTimeout(noStream));
   }
 
   private onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]): void {
@@ -127,7 +127,7 @@ export class H2Endpoint<C = StreamOrigin> {
     }
     // A session with no context was not adopted: nothing vouches for it (fail closed).
     const context = this.contexts.get(session);
-    const origin = context === undefined ? undefined : originOf(context, headers, rawHeaders);
+    const origin = context === undefined ? undefined : expiredSince(originOf(context, headers, rawHeaders), this.notAfter.get(session));
     const reply = (code: number, reason: string) => respondText(stream, code, reason);
     const refusals = this.relay.refusals;
     if (origin?.malformed) return refusals.refuse(reply, { remote: origin.remote, transport: "h2" }, RefusalCode.badRequest, origin.malformed);
@@ -142,6 +142,22 @@ export class H2Endpoint<C = StreamOrigin> {
     if (Buffer.byteLength(tag) > MAX_TAG_BYTES) return refuse400(`malformed request: header frelay-tag is longer than ${MAX_TAG_BYTES} bytes`);
     const request = { identity: origin.peer.identity, dest, tag, remote: origin.remote, transport: "h2" as const, certSerial: origin.peer.serial };
     this.relay.submit(new H2Party(request, stream));
+  }
+
+  /**
+   * Ends at once every connection whose accept-time context `shouldClose` picks (a reload that
+   * revoked its identity): its streams are reset. Returns how many.
+   */
+  closeSessions(shouldClose: (context: C) => boolean, reason: string): number {
+    let n = 0;
+    for (const s of [...this.sessions]) {
+      const ctx = this.contexts.get(s);
+      if (ctx === undefined || !shouldClose(ctx)) continue;
+      this.log.info("h2_connection_closed", { reason, streams: streamsOf(s).size });
+      s.destroy();
+      n++;
+    }
+    return n;
   }
 
   /** server.close() leaves sessions open: close them, streams and all. */
@@ -164,7 +180,7 @@ export class H2Endpoint<C = StreamOrigin> {
 function clientFinished(session: http2.ServerHttp2Session): void {
   if (!session.closed && !session.destroyed) session.close();
   setTimeout(() => {
-    for (const stream of openStreams.get(session) ?? []) {
+    for (const stream of streamsOf(session)) {
       if (!stream.state?.remoteClose) stream.destroy();
     }
   }, CLIENT_GONE_GRACE_MS).unref();
@@ -172,18 +188,24 @@ function clientFinished(session: http2.ServerHttp2Session): void {
 
 const CLIENT_GONE_GRACE_MS = 1000;
 
-/** A session's streams that are not closed yet (see clientFinished). */
-const openStreams = new WeakMap<http2.Http2Session, Set<http2.ServerHttp2Stream>>();
-
-function trackStreams(session: http2.ServerHttp2Session): void {
-  const set = new Set<http2.ServerHttp2Stream>();
-  openStreams.set(session, set);
-  session.on("stream", (stream) => {
-    set.add(stream);
-    stream.once("close", () => set.delete(stream));
-  });
-}
-
 function headerText(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * The direct listener's routing: each stream is the connection's verified peer, checked again
+ * against the CRL now in force (a reload may have revoked it since the handshake).
+ */
+export function directRouting(isRevoked: () => (serial: string) => boolean): H2Routing<StreamOrigin> {
+  return {
+    path: "/frelay",
+    originOf: (origin) =>
+      origin.peer.ok && isRevoked()(origin.peer.serial) ? { ...origin, peer: { ok: false, reason: "client certificate rejected: certificate revoked" } } : origin,
+  };
+}
+
+/** A stream on a connection whose certificate has expired since its handshake is not its party's. */
+function expiredSince(origin: StreamOrigin, notAfter: number | undefined, now = Date.now()): StreamOrigin {
+  if (notAfter === undefined || now <= notAfter || !origin.peer.ok) return origin;
+  return { ...origin, peer: { ok: false, reason: "client certificate rejected: it expired after this connection was made (reconnect with a renewed certificate)" } };
 }

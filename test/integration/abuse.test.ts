@@ -96,9 +96,14 @@ describe("abuse: slow clients, floods and per-address limits", () => {
     d.socket.destroy();
   });
 
-  it("a flood above max_connections is refused (429 or closed) while an established session keeps flowing", async () => {
+  it("a flood above max_connections is refused (429 or closed) while an established session keeps flowing", async (t) => {
     const [a, b] = await pair(party("2.user1", "3.user1", "busy", "127.0.0.41"), party("3.user1", "2.user1", "busy", "127.0.0.42"));
     const flow = keepFlowing(a.socket, b.socket);
+    // A failed assertion must not leave the session's sockets holding the test process open.
+    t.after(() => {
+      a.socket.destroy();
+      b.socket.destroy();
+    });
     // 24 parties, each from its own address (the per-address limit is not what is tested here),
     // all waiting for peers that never come: 12 connections is the limit, 2 are the session's.
     const outcomes = await Promise.all(
