@@ -92,7 +92,7 @@ export async function startForeground(configFile: string, nodeArgs: string[] = [
   const listen = await waitFor((e) => e["event"] === "listen" && e["transport"] === "stream");
   const address = String(listen["address"]);
   const port = Number(address.slice(address.lastIndexOf(":") + 1));
-  return {
+  const relay: RunningRelay = {
     proc,
     port,
     address: `127.0.0.1:${port}`,
@@ -108,6 +108,16 @@ export async function startForeground(configFile: string, nodeArgs: string[] = [
       return code;
     },
   };
+  RUNNING.set(relay.address, relay);
+  proc.once("exit", () => RUNNING.get(relay.address) === relay && RUNNING.delete(relay.address));
+  return relay;
+}
+
+const RUNNING = new Map<string, RunningRelay>();
+
+/** The foreground relay this process started that listens at `address` ("127.0.0.1:port"), if any. */
+export function runningRelayAt(address: string): RunningRelay | undefined {
+  return RUNNING.get(address);
 }
 
 /** A fixture plus a foreground relay on it, for one suite: `({ fx, relay, close } = await suiteRelay())`. */

@@ -1,6 +1,8 @@
+import * as crypto from "node:crypto";
 import * as tls from "node:tls";
 import type { PartySettings } from "../../src/client/settings";
 import { connect, type ConnectOptions, type RelayedConnection } from "../../src/client/connect";
+import { runningRelayAt } from "./cli";
 
 /**
  * A party that speaks the outer protocol by hand (plain tls.connect, no RecordGate): sends
@@ -43,10 +45,30 @@ export async function refusalFor(s: PartySettings, payload?: string): Promise<{ 
   return JSON.parse(text) as { Mode: number; Code: number; Error: string };
 }
 
-/** Two parties through the library client; resolves when both end-to-end handshakes are done. */
-export async function pair(a: ConnectOptions, b: ConnectOptions, gapMs = 50): Promise<[RelayedConnection, RelayedConnection]> {
+/** The identity a party's relay certificate names (its CN). */
+function identityOf(s: PartySettings): string {
+  const cn = /CN=([^\n,]+)/.exec(new crypto.X509Certificate(s.relayCert).subject);
+  if (!cn?.[1]) throw new Error("relay certificate without a CN");
+  return cn[1];
+}
+
+/**
+ * Two parties through the library client; resolves when both end-to-end handshakes are done.
+ * `a` waits and `b` arrives: `b` dials only once the relay has logged `a` as waiting (its own
+ * `waiting` line, after this call, for a's identity and tag), so `a` gets Mode 2 and `b` Mode 1.
+ * Only for a relay the test started with startForeground (whose log it reads); for any other
+ * (a daemon, a front) both dial at once and which one waited is not known.
+ */
+export async function pair(a: ConnectOptions, b: ConnectOptions): Promise<[RelayedConnection, RelayedConnection]> {
+  const relay = runningRelayAt(a.relay);
+  const mark = relay?.events.length ?? 0;
   const first = connect({ ...a, timeoutMs: 15000 });
-  await new Promise((r) => setTimeout(r, gapMs));
+  if (relay) {
+    const identity = identityOf(a);
+    const waiting = relay.waitFor((e) => e["event"] === "waiting" && e["identity"] === identity && e["tag"] === (a.tag ?? "") && relay.events.indexOf(e) >= mark, 15000);
+    // If `a` fails first, say so rather than wait for a line that will never come.
+    await Promise.race([waiting, first.then(() => Promise.reject(new Error(`${identity} paired before it was seen waiting`)))]);
+  }
   const second = connect({ ...b, timeoutMs: 15000 });
   return Promise.all([first, second]);
 }

@@ -31,9 +31,11 @@ describe("end-to-end TLS: each party verifies that its peer is the DestParty it 
       const mixed = { ...honest1, partyCert: bad.partyCert, partyKey: bad.partyKey };
       for (const honestWaits of [true, false]) {
         const honest = { ...fx.party("0.user1", "1.user1", relay.address), timeoutMs: 10000 };
+        // The waiter's own `waiting` line, logged after this point (not a previous round's).
+        const mark = relay.events.length;
         const first = honestWaits ? connect(honest) : connect({ ...mixed, timeoutMs: 10000 });
-        await relay.waitFor((e) => e["event"] === "waiting" && relay.events.filter((x) => x["event"] === "waiting").length > 0);
-        await new Promise((r) => setTimeout(r, 100));
+        const waiter = honestWaits ? "0.user1" : "1.user1";
+        await relay.waitFor((e) => e["event"] === "waiting" && e["identity"] === waiter && relay.events.indexOf(e) >= mark);
         const second = honestWaits ? connect({ ...mixed, timeoutMs: 10000 }) : connect(honest);
         const [h, m] = honestWaits ? [first, second] : [second, first];
         await assert.rejects(h, /end-to-end (peer is not 1\.user1|TLS with 1\.user1 failed)/);

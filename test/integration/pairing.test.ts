@@ -1,11 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
+import * as path from "node:path";
 import { connect } from "../../src/client/connect";
 import type { Fixture } from "../helpers/fixture";
 import { suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair, waitingRawParty } from "../helpers/raw-party";
-import { delay, readAll, sha256 } from "../helpers/streams";
+import { readAll, sha256 } from "../helpers/streams";
+import { waitForStatus } from "../helpers/control-state";
 
 describe("pairing through the real relay process", () => {
   let fx: Fixture;
@@ -51,16 +53,14 @@ describe("pairing through the real relay process", () => {
   });
 
   it("pairs waiting connections with the same (identity, dest, tag) first in, first out", async () => {
-    const waiters = [0, 1, 2].map((i) => {
+    // Each waiter dials only once the previous one is logged waiting: the arrival order is
+    // certain before the peers come (dialled together, the three could arrive in any order).
+    const waiters: Promise<unknown>[] = [];
+    for (let i = 0; i < 3; i++) {
+      const mark = relay.events.length;
       const p = connect({ ...fx.party("0.user1", "1.user1", relay.address, "fifo"), timeoutMs: 15000 });
-      return p.then(async (c) => {
-        c.socket.end(`waiter-${i}`);
-        return c;
-      });
-    });
-    // Make the arrival order certain before the peers come.
-    for (let n = 1; n <= 3; n++) {
-      await relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === "fifo" && relay.events.filter((x) => x["event"] === "waiting" && x["tag"] === "fifo").length >= n);
+      waiters.push(p.then((c) => c.socket.end(`waiter-${i}`)));
+      await relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === "fifo" && relay.events.indexOf(e) >= mark);
     }
     const order: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -77,7 +77,8 @@ describe("pairing through the real relay process", () => {
     await relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === "gone");
     const before = relay.events.length;
     gone.destroy(); // drop the TCP connection without a word
-    await delay(200);
+    // The relay's own word that it forgot the waiter (its waiting table is empty again).
+    await waitForStatus(path.join(fx.dir, "frelay.sock"), (st) => st["waiting"] === 0);
     const late = connect({ ...fx.party("3.user1", "2.user1", relay.address, "gone"), timeoutMs: 15000 });
     await relay.waitFor((e) => e["event"] === "waiting" && e["identity"] === "3.user1" && e["tag"] === "gone");
     assert.ok(!relay.events.slice(before).some((e) => e["event"] === "paired" && e["tag"] === "gone"), "no pairing with the departed party");
