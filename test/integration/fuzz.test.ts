@@ -115,8 +115,9 @@ describe("fuzz: malformed requests and handshakes", () => {
   before(async () => ({ fx, relay, close } = await suiteRelay({ timeouts: { handshake: "2s", pair: "3s", idle: "0s", drain: "1s" }, log: { level: "info" } })));
   after(() => close());
 
-  it("thousands of malformed requests: each refused with 400 or closed; a session flows throughout; nothing leaks", async () => {
+  it("thousands of malformed requests: each refused with 400 or closed; a session flows throughout; nothing leaks", async (t) => {
     const seed = Number(process.env["FRELAY_FUZZ_SEED"] ?? Date.now() % 1_000_000);
+    t.diagnostic(`FRELAY_FUZZ_SEED=${seed} (set it to replay these cases)`);
     const cases = makeCases(prng(seed), 1500);
     const p = fx.party("0.user1", "1.user1", relay.address);
     const cred = { ca: p.relayCa, cert: p.relayCert, key: p.relayKey };
