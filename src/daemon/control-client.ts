@@ -7,9 +7,12 @@ export interface ControlResponse {
 }
 
 /** One request to the daemon's control socket (HTTP over a unix socket), bounded in time. */
-export function controlRequest(socketPath: string, method: string, urlPath: string, timeoutMs = 10_000): Promise<ControlResponse> {
+export function controlRequest(socketPath: string, method: string, urlPath: string, timeoutMs = 10_000, body?: unknown): Promise<ControlResponse> {
+  // An explicit length: Node sends a DELETE's body neither chunked nor with one by itself.
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers = payload ? { "content-type": "application/json", "content-length": String(payload.length) } : {};
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path: urlPath, timeout: timeoutMs }, (res) => {
+    const req = http.request({ socketPath, method, path: urlPath, timeout: timeoutMs, headers }, (res) => {
       const parts: Buffer[] = [];
       let size = 0;
       res.on("data", (c: Buffer) => {
@@ -30,6 +33,6 @@ export function controlRequest(socketPath: string, method: string, urlPath: stri
     });
     req.on("timeout", () => req.destroy(new DaemonError("FRELAY_ERR_CONTROL", `control socket ${socketPath} did not answer within ${timeoutMs / 1000}s`)));
     req.on("error", (err) => reject(err));
-    req.end();
+    req.end(payload);
   });
 }

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as http from "node:http";
-import { describe } from "../errors";
+import { UsageError, describe, isFrelayError } from "../errors";
+import { addRoute, listRoutes, removeRoute } from "../config/route-edit";
 import type { Logger } from "../log/logger";
 import { bindServer } from "../transport/bind";
 
@@ -10,11 +11,44 @@ export interface ControlHandlers {
   reload(): Promise<{ ok: boolean; message: string }>;
   closeSession(id: string): boolean;
   stop(): void;
+  /** The config file routes are edited in (see config/route-edit.ts). */
+  configFile(): string;
+}
+
+/** A /routes request body is one small JSON object. */
+const MAX_BODY = 4096;
+
+/** HTTP status for an edit that failed, by error code. */
+function statusFor(code: string): number {
+  return code === "FRELAY_ERR_USAGE" ? 400 : code === "FRELAY_ERR_ROUTE_NOT_FOUND" ? 404 : code === "FRELAY_ERR_CONFIG_INVALID" ? 409 : 500;
+}
+
+/** Reads `{"between": [a, b]}` from the request, bounded in size. */
+function readBetween(req: http.IncomingMessage): Promise<[unknown, unknown]> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    req.setEncoding("utf8");
+    req.on("data", (c: string) => {
+      text += c;
+      if (text.length > MAX_BODY) req.destroy(new UsageError(`the request body is larger than ${MAX_BODY} bytes`));
+    });
+    req.on("error", reject);
+    req.on("end", () => {
+      try {
+        const between = (JSON.parse(text) as { between?: unknown }).between;
+        if (!Array.isArray(between) || between.length !== 2) throw new Error();
+        resolve([between[0], between[1]]);
+      } catch {
+        reject(new UsageError(`the body must be {"between": ["<a>", "<b>"]}`));
+      }
+    });
+  });
 }
 
 /**
  * The local control API on a unix socket, mode 0600 from creation (umask while binding):
- * GET /status, GET /sessions, POST /reload, DELETE /sessions/<id>, POST /stop.
+ * GET /status, GET /sessions, POST /reload, DELETE /sessions/<id>, POST /stop, and GET, POST
+ * and DELETE /routes (body `{"between": [a, b]}`), which edit config.json as `frelay route` does.
  */
 export class ControlServer {
   private readonly server: http.Server;
@@ -28,11 +62,27 @@ export class ControlServer {
       };
       const url = req.url ?? "/";
       const route = `${req.method} ${url.replace(/\/sessions\/[^/]+$/, "/sessions/:id")}`;
+      if (url === "/routes" && (req.method === "POST" || req.method === "DELETE")) {
+        const edit = req.method === "POST" ? addRoute : removeRoute;
+        return void readBetween(req)
+          .then(([a, b]) => {
+            const message = edit(handlers.configFile(), a, b);
+            this.log.info("route_edit", { method: req.method, between: [a, b], message });
+            send(200, { ok: true, message });
+          })
+          .catch((err: unknown) => {
+            const code = isFrelayError(err) ? err.code : "FRELAY_ERR_CONTROL";
+            const details = isFrelayError(err) ? err.details : [];
+            send(statusFor(code), { ok: false, code, message: describe(err), details });
+          });
+      }
       req.resume();
       try {
         switch (route) {
           case "GET /status":
             return send(200, handlers.status());
+          case "GET /routes":
+            return send(200, { routes: listRoutes(handlers.configFile()).map((between) => ({ between })) });
           case "GET /sessions":
             return send(200, handlers.sessions());
           case "POST /reload":

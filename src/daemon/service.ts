@@ -68,6 +68,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
     reload: () => running.reload(),
     closeSession: (id) => running.server.relay.sessions.close(id, "closed by operator"),
     stop: () => stopRequested(),
+    configFile: () => running.config.file,
   };
   // The files this process owns now: a reload may move them (see DaemonFiles).
   const files = new DaemonFiles(running, handlers, log);
