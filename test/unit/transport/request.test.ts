@@ -23,7 +23,7 @@ it("refuses what is not a request, with the reason", () => {
   };
   assert.match(reason(["GET /"]), /not a JSON object/);
   assert.match(reason(['{"DestParty":1}']), /DestParty must be an identity/);
-  assert.match(reason(['{"DestParty":"nodots"}']), /DestParty must be an identity/);
+  assert.match(reason(['{"DestParty":"a..b"}']), /DestParty must be an identity/);
   assert.match(reason(['{"DestParty":"1.user1"} x']), /data after the request/);
   assert.match(reason(['{"DestParty":"1.user1","Tag":"', "x".repeat(5000)]), /larger than 4096 bytes/);
   assert.match(reason(['{"DestParty":"1.user1",}']), /invalid JSON/);
