@@ -147,6 +147,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
   if (opts.json) return report(0, "running", "", status);
   const reload = status["last_reload"] as { ok: boolean; message: string; at: string } | null;
   const log = status["log_file"] as ({ path: string } & LogFileHealth) | null;
+  const crl = status["crl"] as { path: string; state: string; text: string } | null | undefined;
   io.out(
     [
       `frelay is running (pid ${status["pid"]}, version ${status["version"]}, up ${formatUptime(Number(status["uptime_s"]))})`,
@@ -158,6 +159,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
       `  last reload: ${reload ? `${reload.ok ? reload.message : "FAILED, " + reload.message} at ${reload.at}` : "none"}`,
       ...((status["pending_restart"] as string[] | undefined) ?? []).map((p) => `  NEEDS RESTART: ${p}`),
       `  log file:    ${!log ? "none" : log.ok ? `${log.path}, ok` : `${log.path}, CANNOT BE WRITTEN since ${log.since} (${log.error}); ${log.dropped} lines dropped`}`,
+      `  crl:         ${!crl ? "none" : `${crl.path}: ${crl.state === "ok" ? "" : `${crl.state.toUpperCase().replace(/_/g, " ")}, `}${crl.text}`}`,
     ].join("\n"),
   );
   return 0;

@@ -3,10 +3,11 @@ import * as path from "node:path";
 import { formatHostPort, parseHostPort } from "../config/address";
 import { loadConfig } from "../config/load";
 import { assertBits } from "../pki/certs";
+import { crlFreshness } from "../pki/crl-freshness";
 import { CERT_MODE, writeNewFile } from "../pki/files";
-import { createParty, createUserCa, initRelayPki, revokeParty } from "../pki/operations";
+import { createParty, createUserCa, initRelayPki, renewCrl, revokeParty, revokeSerial } from "../pki/operations";
 import { readFlockTree } from "../pki/flock-import";
-import { FileError } from "../errors";
+import { FileError, FrelayError } from "../errors";
 import type { Output } from "./output";
 
 export const EXAMPLE_CONFIG = path.join(__dirname, "..", "..", "..", "config.example.json");
@@ -97,7 +98,7 @@ export function cmdCertParty(
   opts: { user: string; bits: string; force?: boolean; relayCaDir?: string; userCaDir?: string; relay?: string },
   io: Output,
 ): number {
-  const files = createParty({
+  const result = createParty({
     certsDir: certsDirOf(configFile),
     party,
     user: opts.user,
@@ -107,21 +108,44 @@ export function cmdCertParty(
     ...(opts.relayCaDir ? { relayCaDir: path.resolve(opts.relayCaDir) } : {}),
     ...(opts.userCaDir ? { userCaDir: path.resolve(opts.userCaDir) } : {}),
   });
-  for (const f of files) io.out(`created ${rel(f)}`);
-  const env = files[files.length - 1] as string;
+  for (const f of result.created) io.out(`created ${rel(f)}`);
+  if (result.revoked) {
+    io.out(`revoked the replaced relay certificate (serial ${result.revoked.serial}) in ${rel(result.revoked.crl)}; a running relay applies it on reload`);
+  }
+  const env = result.created[result.created.length - 1] as string;
   io.out(`connect as ${party}.${opts.user}: (set -a; . ${rel(env)}; DEST=<peer> frelay connect)`);
   return 0;
 }
 
-export function cmdRevoke(configFile: string, identity: string, opts: { relayCaDir?: string }, io: Output): number {
-  const { crl, serial } = revokeParty(certsDirOf(configFile), identity, opts.relayCaDir ? path.resolve(opts.relayCaDir) : undefined);
-  io.out(`revoked ${identity} (serial ${serial}) in ${rel(crl)}`);
+export function cmdRevoke(configFile: string, identity: string | undefined, opts: { relayCaDir?: string; serial?: string }, io: Output): number {
+  if ((identity === undefined) === (opts.serial === undefined)) {
+    throw new FrelayError("FRELAY_ERR_USAGE", "name what to revoke: frelay cert revoke <identity>, or frelay cert revoke --serial <hex>");
+  }
+  const caDir = opts.relayCaDir ? path.resolve(opts.relayCaDir) : undefined;
+  const r = opts.serial !== undefined ? revokeSerial(certsDirOf(configFile), opts.serial, caDir) : revokeParty(certsDirOf(configFile), identity as string, caDir);
+  const who = identity ?? ("identity" in r && r.identity ? r.identity : "unknown identity");
+  for (const s of r.added) io.out(`revoked ${who} serial ${s} in ${rel(r.crl)}`);
+  for (const s of r.already) io.out(`already revoked: ${who} serial ${s}`);
+  io.out("a running relay applies it when it sees the file change, or on frelay reload");
+  return 0;
+}
+
+export function cmdCrlRenew(configFile: string, opts: { relayCaDir?: string; days?: string }, io: Output): number {
+  const days = opts.days === undefined ? undefined : Number(opts.days);
+  if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 3650)) {
+    throw new FrelayError("FRELAY_ERR_USAGE", `--days ${opts.days} is not a whole number of days from 1 to 3650`);
+  }
+  const r = renewCrl(certsDirOf(configFile), opts.relayCaDir ? path.resolve(opts.relayCaDir) : undefined, days);
+  io.out(`renewed ${rel(r.crl)}: ${r.entries} revoked, next update ${r.nextUpdate.toISOString()}`);
   io.out("a running relay applies it when it sees the file change, or on frelay reload");
   return 0;
 }
 
 export function cmdCheck(configFile: string, io: Output): number {
-  loadConfig(configFile);
+  const config = loadConfig(configFile);
   io.out("config OK");
+  // The CRL's dates do not make the config wrong (the relay enforces it regardless), but the
+  // operator should see when it needs renewing.
+  if (config.tls.crl) io.out(`tls.crl ${rel(config.tls.paths.crl as string)}: ${crlFreshness(config.tls.crl).text}`);
   return 0;
 }

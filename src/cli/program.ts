@@ -3,7 +3,7 @@ import { configPath } from "../config/load";
 import { FrelayError, UsageError } from "../errors";
 import { cmdConnect, type ConnectFlags } from "./connect-command";
 import type { Output } from "./output";
-import { cmdCertParty, cmdCertUser, cmdCheck, cmdInit, cmdInitFromFlock, cmdRevoke } from "./pki-commands";
+import { cmdCertParty, cmdCertUser, cmdCheck, cmdCrlRenew, cmdInit, cmdInitFromFlock, cmdRevoke } from "./pki-commands";
 import { maybeInitForDemo } from "./demo";
 import { cmdReload, cmdStart, cmdStatus, cmdStop } from "./daemon-commands";
 import { cmdRouteAdd, cmdRouteLs, cmdRouteRm } from "./route-commands";
@@ -53,10 +53,19 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("--force", "replace existing files")
     .action((party: string, o) => setResult(() => cmdCertParty(cfg(), party, o, io)));
   cert
-    .command("revoke <identity>")
-    .description("revoke a party's relay certificate (adds it to the CRL)")
+    .command("revoke [identity]")
+    .description("revoke every relay certificate issued to an identity, or one by --serial (adds them to the CRL)")
+    .option("--serial <hex>", "revoke the relay certificate with this serial number instead")
     .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
-    .action((identity: string, o) => setResult(() => cmdRevoke(cfg(), identity, o, io)));
+    .action((identity: string | undefined, o) => setResult(() => cmdRevoke(cfg(), identity, o, io)));
+  cert
+    .command("crl")
+    .description("manage the CRL")
+    .command("renew")
+    .description("re-sign the CRL with the same entries and a new nextUpdate")
+    .option("--days <n>", "days until the new nextUpdate (default 365)")
+    .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
+    .action((o) => setResult(() => cmdCrlRenew(cfg(), o, io)));
 
   program
     .command("check")

@@ -2,9 +2,9 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import * as tls from "node:tls";
 import Ajv, { type ErrorObject } from "ajv";
 import { ConfigError, FileError } from "../errors";
+import { crlSignedBy, parseCrl, type ParsedCrl } from "../pki/certs";
 import { parseHostPort, type ListenAddress } from "./address";
 import { parseDuration } from "./duration";
 import { lineOfPath } from "./json-lines";
@@ -23,6 +23,8 @@ export interface RelayConfig {
     readonly certPem: string;
     readonly keyPem: string;
     readonly crlPem?: string;
+    /** The CRL's entries (normalized serials) and dates, read and signature-checked at load. */
+    readonly crl?: { readonly revoked: readonly string[]; readonly thisUpdate: string; readonly nextUpdate?: string };
   };
   readonly routes: readonly (readonly [string, string])[];
   readonly proxyProtocol: boolean;
@@ -166,7 +168,7 @@ function loadPem(errors: ErrorList, parts: PathPart[], dir: string, rel: string)
   }
 }
 
-function checkTlsFiles(errors: ErrorList, raw: RawConfig, files: { ca?: LoadedFile; cert?: LoadedFile; key?: LoadedFile; crl?: LoadedFile }): void {
+function checkTlsFiles(errors: ErrorList, raw: RawConfig, files: { ca?: LoadedFile; cert?: LoadedFile; key?: LoadedFile; crl?: LoadedFile }): ParsedCrl | undefined {
   let cert: crypto.X509Certificate | undefined;
   let key: crypto.KeyObject | undefined;
   if (files.ca) {
@@ -194,13 +196,27 @@ function checkTlsFiles(errors: ErrorList, raw: RawConfig, files: { ca?: LoadedFi
   if (cert && key && !cert.checkPrivateKey(key)) {
     errors.add(["tls", "key"], `${raw.tls.key} does not match ${raw.tls.cert} (run "frelay init --force", or fix the paths)`);
   }
-  if (files.crl) {
-    try {
-      tls.createSecureContext({ crl: files.crl.pem });
-    } catch {
-      errors.add(["tls", "crl"], `${raw.tls.crl} is not a PEM CRL (make it with "frelay cert revoke", or remove tls.crl)`);
-    }
+  if (files.crl) return checkCrl(errors, raw, files.crl, files.ca);
+  return undefined;
+}
+
+/**
+ * The CRL is read and its signature checked here, once: the relay enforces its entries itself
+ * (see daemon/state.ts), whatever its dates say, so it must be the relay CA's own.
+ */
+function checkCrl(errors: ErrorList, raw: RawConfig, crlFile: LoadedFile, ca: LoadedFile | undefined): ParsedCrl | undefined {
+  let crl: ParsedCrl;
+  try {
+    crl = parseCrl(crlFile.pem);
+  } catch {
+    errors.add(["tls", "crl"], `${raw.tls.crl} is not a PEM CRL (make it with "frelay cert crl renew", or remove tls.crl)`);
+    return undefined;
   }
+  if (ca && !crlSignedBy(crl, ca.pem)) {
+    errors.add(["tls", "crl"], `${raw.tls.crl} is not signed by the relay CA ${raw.tls.ca} (make it with "frelay cert crl renew", or fix the path)`);
+    return undefined;
+  }
+  return crl;
 }
 
 function fingerprintOf(text: string, files: readonly (LoadedFile | undefined)[]): string {
@@ -262,7 +278,7 @@ export function loadConfig(file: string): RelayConfig {
     key: loadPem(errors, ["tls", "key"], dir, raw.tls.key),
     crl: raw.tls.crl ? loadPem(errors, ["tls", "crl"], dir, raw.tls.crl) : undefined,
   };
-  checkTlsFiles(errors, raw, files);
+  const crl = checkTlsFiles(errors, raw, files);
   if (errors.items.length > 0) throw invalid(abs, errors.items);
 
   const t = { ...DEFAULTS.timeouts, ...raw.timeouts };
@@ -276,6 +292,7 @@ export function loadConfig(file: string): RelayConfig {
       certPem: files.cert!.pem,
       keyPem: files.key!.pem,
       ...(files.crl ? { crlPem: files.crl.pem } : {}),
+      ...(crl ? { crl: { revoked: crl.entries.map((e) => e.serial), thisUpdate: crl.thisUpdate.toISOString(), ...(crl.nextUpdate ? { nextUpdate: crl.nextUpdate.toISOString() } : {}) } } : {}),
     },
     routes: raw.routes.map((r) => [r.between[0], r.between[1]] as const),
     proxyProtocol: raw.proxy_protocol ?? false,

@@ -26,8 +26,7 @@ export class RelayMetrics {
       buckets: [0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 120],
       registers: [this.registry],
     });
-    const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+    const gauge = this.gauge.bind(this);
     gauge("frelay_waiting", "Parties waiting for their peer", () => relay.waitingCount);
     gauge("frelay_sessions_active", "Active relayed sessions", () => relay.sessions.size);
     gauge("frelay_connections_open", "Open TCP connections on the listeners", openConnections);
@@ -47,6 +46,11 @@ export class RelayMetrics {
     // Every refusal and failed handshake on every transport passes through relay.refusals.
     relay.refusals.on("refused", (_who, code) => this.connections.inc({ outcome: `refused_${code}` }));
     relay.refusals.on("handshakeFailed", () => this.connections.inc({ outcome: "handshake_failed" }));
+  }
+
+  /** A gauge read at each scrape. */
+  gauge(name: string, help: string, read: () => number): void {
+    new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
   }
 
   reloaded(ok: boolean): void {

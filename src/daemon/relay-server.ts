@@ -8,6 +8,7 @@ import { DirectListener } from "../transport/direct-listener";
 import { FrontingListener } from "../transport/fronting-listener";
 import { directRouting, H2Endpoint } from "../transport/h2-endpoint";
 import { MetricsServer, RelayMetrics } from "./metrics";
+import { CrlMonitor } from "./crl-monitor";
 import { buildState, type RelayState } from "./state";
 
 /**
@@ -24,6 +25,7 @@ export class RelayServer {
   readonly metrics: RelayMetrics;
   private metricsServer: MetricsServer | undefined;
   readonly startedAt = Date.now();
+  readonly crl: CrlMonitor;
 
   constructor(config: RelayConfig, private readonly log: Logger) {
     this.state = buildState(config);
@@ -31,6 +33,8 @@ export class RelayServer {
     this.metrics = new RelayMetrics(this.relay, () => this.connectionCount);
     this.directH2 = new H2Endpoint(this.relay, log.child("h2"), () => directRouting(() => this.state.transport.isRevoked), () => this.state.transport.h2);
     this.direct = this.newDirectListener();
+    this.crl = new CrlMonitor(() => this.state.config, log.child("pki"));
+    this.metrics.gauge("frelay_crl_next_update_timestamp_seconds", "nextUpdate of the loaded CRL, Unix time (0: no CRL); renew before it", () => this.crl.nextUpdateSeconds());
     this.logRelayEvents();
   }
 
@@ -82,6 +86,7 @@ export class RelayServer {
       this.fronting?.stopAccepting();
       throw err;
     }
+    this.crl.start();
     return addr;
   }
 
@@ -141,6 +146,7 @@ export class RelayServer {
     const closed = this.relay.setPolicy(next.policy);
     // An HTTP/2 connection of a now-revoked identity would otherwise live on: close it.
     this.directH2.closeSessions((o) => o.peer.ok && next.transport.isRevoked(o.peer.serial), "certificate revoked");
+    if (next.config.tls.crlPem !== prev.config.tls.crlPem) this.crl.check();
     oldListener?.stopAccepting();
     oldFronting?.stopAccepting();
     await oldMetrics?.close();
@@ -149,6 +155,7 @@ export class RelayServer {
 
   /** Stops accepting, refuses waiting parties, lets sessions drain, then closes what is left. */
   async stop(drainMs: number): Promise<void> {
+    this.crl.stop();
     this.relay.startDraining();
     this.direct.stopAccepting();
     this.fronting?.stopAccepting();

@@ -188,8 +188,14 @@ function statusOf(proc: RelayProcess): Record<string, unknown> {
     draining: relay.isDraining,
     last_reload: proc.lastReload ?? null,
     pending_restart: proc.pendingRestart,
+    crl: crlStatus(proc),
     log_file: proc.config.log.file ? { path: proc.config.log.file, ...proc.logs.health() } : null,
   };
+}
+
+function crlStatus(proc: RelayProcess): Record<string, unknown> | null {
+  const f = proc.server.crl.freshness();
+  return f ? { path: proc.config.tls.paths.crl, state: f.state, next_update: f.nextUpdate ?? null, days_left: f.daysLeft ?? null, text: f.text } : null;
 }
 
 /** One descriptor per party connection, plus a margin for listeners, control, logs and metrics. */

@@ -1,6 +1,5 @@
 import * as tls from "node:tls";
 import type { RelayConfig } from "../config/load";
-import { crlSerials } from "../pki/certs";
 import type { RelayPolicy } from "../relay/relay";
 import { RouteTable } from "../relay/routes";
 import type { TransportState } from "../transport/direct-listener";
@@ -14,12 +13,14 @@ export interface RelayState {
 }
 
 export function buildState(config: RelayConfig): RelayState {
-  const revoked = config.tls.crlPem ? crlSerials(config.tls.crlPem) : new Set<string>();
+  // The CRL is not handed to OpenSSL: it would refuse every client once the CRL's nextUpdate
+  // has passed (or while its thisUpdate is ahead of this clock). The relay checks the serials
+  // of the CRL it loaded itself, at every handshake and request, whatever the CRL's dates.
+  const revoked = new Set(config.tls.crl?.revoked ?? []);
   const secureContext = tls.createSecureContext({
     ca: config.tls.caPem,
     cert: config.tls.certPem,
     key: config.tls.keyPem,
-    ...(config.tls.crlPem ? { crl: config.tls.crlPem } : {}),
     minVersion: "TLSv1.2",
   });
   return Object.freeze({

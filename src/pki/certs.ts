@@ -111,34 +111,59 @@ export function commonNameOf(certPem: string): string | undefined {
 }
 
 export interface RevokedEntry {
+  /** Hex, as written by serialOf() or normalizeSerial(). */
   serial: string;
   /** ISO date of revocation. */
   date: string;
 }
 
+/** A CRL as the relay reads it: its entries, its dates, and the signed bytes. */
+export interface ParsedCrl {
+  entries: RevokedEntry[];
+  thisUpdate: Date;
+  nextUpdate?: Date;
+  tbsDer: Buffer;
+  signatureOid: string;
+  signature: Buffer;
+}
+
+/** How far thisUpdate is backdated: a verifier whose clock lags the signer's still accepts the CRL. */
+export const CRL_BACKDATE_MS = 10 * 60_000;
+export const CRL_DAYS = 365;
+
+const OID_SHA256_RSA = forge.pki.oids["sha256WithRSAEncryption"] as string;
+const OID_ECDSA_SHA256 = "1.2.840.10045.4.3.2";
+
 /**
  * Builds an X.509 v2 CRL signed by the CA (RFC 5280 section 5). node-forge has no CRL support,
- * so the ASN.1 is assembled here from forge's primitives.
+ * so the ASN.1 is assembled here from forge's primitives, and signed with Node's crypto (which
+ * signs with an RSA or an EC key alike).
  */
-export function buildCrl(ca: KeyAndCert, revoked: readonly RevokedEntry[], days = 365): string {
+export function buildCrl(ca: KeyAndCert, revoked: readonly RevokedEntry[], opts: { days?: number; now?: Date } = {}): string {
   const { asn1 } = forge;
   const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const caKey = forge.pki.privateKeyFromPem(ca.keyPem) as forge.pki.rsa.PrivateKey;
-  const sha256WithRsa = () =>
+  const caKey = crypto.createPrivateKey(ca.keyPem);
+  const sigOid = caKey.asymmetricKeyType === "ec" ? OID_ECDSA_SHA256 : OID_SHA256_RSA;
+  const algorithm = () =>
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
-      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(forge.pki.oids["sha256WithRSAEncryption"] as string).getBytes()),
-      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, ""),
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(sigOid).getBytes()),
+      // RSA's AlgorithmIdentifier carries NULL parameters; ECDSA's carries none (RFC 5758).
+      ...(sigOid === OID_SHA256_RSA ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, "")] : []),
     ]);
   const time = (d: Date) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(d));
-  const integer = (hex: string) =>
-    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(hex.length % 2 ? `0${hex}` : hex));
-  const now = new Date();
+  const integer = (hex: string) => {
+    let h = hex.length % 2 ? `0${hex}` : hex;
+    // DER INTEGER is signed: a high first bit needs a zero byte in front to stay positive.
+    if (/^[89a-f]/i.test(h)) h = `00${h}`;
+    return asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, forge.util.hexToBytes(h));
+  };
+  const now = opts.now ?? new Date();
   const tbsParts = [
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, String.fromCharCode(1)),
-    sha256WithRsa(),
+    algorithm(),
     forge.pki.distinguishedNameToAsn1(caCert.subject),
-    time(now),
-    time(new Date(now.getTime() + days * 24 * HOUR_MS)),
+    time(new Date(now.getTime() - CRL_BACKDATE_MS)),
+    time(new Date(now.getTime() + (opts.days ?? CRL_DAYS) * 24 * HOUR_MS)),
   ];
   if (revoked.length > 0) {
     tbsParts.push(
@@ -153,16 +178,71 @@ export function buildCrl(ca: KeyAndCert, revoked: readonly RevokedEntry[], days 
     );
   }
   const tbs = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, tbsParts);
-  const md = forge.md.sha256.create();
-  md.update(asn1.toDer(tbs).getBytes());
-  const signature = caKey.sign(md);
+  const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), "binary");
+  const signature = crypto.sign("sha256", tbsDer, caKey).toString("binary");
   const crl = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     tbs,
-    sha256WithRsa(),
+    algorithm(),
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, String.fromCharCode(0) + signature),
   ]);
   const der = asn1.toDer(crl).getBytes();
   return lf(forge.pem.encode({ type: "X509 CRL", body: der }));
+}
+
+/** Parses the first CRL in a PEM text; throws on anything that is not one. */
+export function parseCrl(crlPem: string): ParsedCrl {
+  const { asn1 } = forge;
+  const block = forge.pem.decode(crlPem).find((b) => b.type === "X509 CRL");
+  if (!block) throw new Error("no X509 CRL block");
+  const crl = asn1.fromDer(block.body);
+  const [tbs, alg, sig] = crl.value as forge.asn1.Asn1[];
+  if (!tbs || !alg || !sig || !Array.isArray(tbs.value)) throw new Error("not a CRL");
+  const fields = tbs.value as forge.asn1.Asn1[];
+  // version is optional (present in v2); then signature, issuer, thisUpdate, [nextUpdate], [revoked], [extensions].
+  let i = fields[0]?.type === asn1.Type.INTEGER ? 1 : 0;
+  i += 2; // signature algorithm, issuer
+  const isTime = (f: forge.asn1.Asn1 | undefined) => f !== undefined && (f.type === asn1.Type.UTCTIME || f.type === asn1.Type.GENERALIZEDTIME);
+  const readTime = (f: forge.asn1.Asn1) => (f.type === asn1.Type.UTCTIME ? asn1.utcTimeToDate(f.value as string) : asn1.generalizedTimeToDate(f.value as string));
+  const thisField = fields[i++];
+  if (!isTime(thisField)) throw new Error("CRL without thisUpdate");
+  const thisUpdate = readTime(thisField as forge.asn1.Asn1);
+  let nextUpdate: Date | undefined;
+  if (isTime(fields[i])) nextUpdate = readTime(fields[i++] as forge.asn1.Asn1);
+  const entries: RevokedEntry[] = [];
+  const list = fields[i];
+  if (list && list.tagClass === asn1.Class.UNIVERSAL && list.type === asn1.Type.SEQUENCE) {
+    for (const entry of list.value as forge.asn1.Asn1[]) {
+      const [serial, date] = entry.value as forge.asn1.Asn1[];
+      if (!serial || serial.type !== asn1.Type.INTEGER) throw new Error("CRL entry without a serial");
+      entries.push({
+        serial: forge.util.bytesToHex(serial.value as string).toUpperCase().replace(/^0+(?=.)/, ""),
+        date: (date && isTime(date) ? readTime(date) : thisUpdate).toISOString(),
+      });
+    }
+  }
+  const oidField = (alg.value as forge.asn1.Asn1[])[0];
+  return {
+    entries,
+    thisUpdate,
+    ...(nextUpdate ? { nextUpdate } : {}),
+    tbsDer: Buffer.from(asn1.toDer(tbs).getBytes(), "binary"),
+    signatureOid: oidField ? asn1.derToOid(oidField.value as string) : "",
+    // A BIT STRING's first byte counts unused bits (always 0 here).
+    signature: Buffer.from((sig.value as string).slice(1), "binary"),
+  };
+}
+
+/** True when `crl` carries a valid signature by the CA certificate `caPem` (one of them, for a bundle). */
+export function crlSignedBy(crl: ParsedCrl, caPem: string): boolean {
+  if (crl.signatureOid !== OID_SHA256_RSA && crl.signatureOid !== OID_ECDSA_SHA256) return false;
+  const cas = caPem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  return cas.some((pem) => {
+    try {
+      return crypto.verify("sha256", crl.tbsDer, new crypto.X509Certificate(pem).publicKey, crl.signature);
+    } catch {
+      return false;
+    }
+  });
 }
 
 export function assertBits(n: number): KeyBits {
@@ -172,22 +252,5 @@ export function assertBits(n: number): KeyBits {
 
 /** Serials listed in a PEM CRL, upper-case hex without leading zeros. */
 export function crlSerials(crlPem: string): Set<string> {
-  const { asn1 } = forge;
-  const serials = new Set<string>();
-  for (const block of forge.pem.decode(crlPem)) {
-    const crl = asn1.fromDer(block.body);
-    const tbs = (crl.value as forge.asn1.Asn1[])[0];
-    for (const field of (tbs?.value ?? []) as forge.asn1.Asn1[]) {
-      // revokedCertificates: the SEQUENCE whose items are SEQUENCEs starting with an INTEGER.
-      if (field.type !== asn1.Type.SEQUENCE || !Array.isArray(field.value)) continue;
-      const first = field.value[0];
-      if (!first || first.type !== asn1.Type.SEQUENCE || !Array.isArray(first.value)) continue;
-      if (first.value[0]?.type !== asn1.Type.INTEGER) continue;
-      for (const entry of field.value) {
-        const serial = (entry.value as forge.asn1.Asn1[])[0];
-        if (serial) serials.add(forge.util.bytesToHex(serial.value as string).toUpperCase().replace(/^0+(?=.)/, ""));
-      }
-    }
-  }
-  return serials;
+  return new Set(parseCrl(crlPem).entries.map((e) => e.serial));
 }

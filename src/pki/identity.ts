@@ -19,3 +19,8 @@ export function isIdentity(s: string): boolean {
 export function isUserName(s: string): boolean {
   return s.length <= 189 && s.split(".").every(isLabel);
 }
+
+/** Serials compare as upper-case hex without leading zeros. */
+export function normalizeSerial(hex: string): string {
+  return hex.toUpperCase().replace(/^0+(?=.)/, "");
+}

@@ -195,7 +195,7 @@ export class DirectListener {
     const tlsSocket = new tls.TLSSocket(raw, this.serverTlsOptions(st));
     tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
     tlsSocket.once("secure", () => {
-      const peer = verifiedPeer(tlsSocket);
+      const peer = verifiedPeer(tlsSocket, st.isRevoked);
       if (!peer.ok) return fail(peer.reason);
       if (tlsSocket.alpnProtocol !== "h2") return fail(`offered h2 but negotiated ${String(tlsSocket.alpnProtocol)}`);
       hs.done();
@@ -223,7 +223,7 @@ export class DirectListener {
     tlsSocket.on("end", () => fail("closed before sending its request"));
 
     tlsSocket.once("secure", () => {
-      const peer = verifiedPeer(tlsSocket);
+      const peer = verifiedPeer(tlsSocket, st.isRevoked);
       if (!peer.ok) return fail(peer.reason);
       if (tlsSocket.alpnProtocol === "h2") {
         // HTTP/2 lives inside this TLS for good: no hand-off, so the gate just streams. (Only

@@ -1,6 +1,8 @@
 import type { X509Certificate } from "node:crypto";
 import type * as tls from "node:tls";
-import { isIdentity } from "../pki/identity";
+import { isIdentity, normalizeSerial } from "../pki/identity";
+
+export { normalizeSerial };
 
 export type PeerResult = { ok: true; identity: string; serial: string } | { ok: false; reason: string };
 
@@ -14,7 +16,7 @@ interface VerifyHandle {
  * (Node 20: only tls.Server does, in exactly this way), so we read it ourselves and fail closed
  * if it cannot be read.
  */
-export function verifiedPeer(socket: tls.TLSSocket): PeerResult {
+export function verifiedPeer(socket: tls.TLSSocket, isRevoked: (serial: string) => boolean): PeerResult {
   const error = verifyError(socket);
   if (error === undefined) return { ok: false, reason: "cannot read certificate verification result" };
   // The X509Certificate form: fields are read on demand, where getPeerCertificate() builds an
@@ -22,7 +24,10 @@ export function verifiedPeer(socket: tls.TLSSocket): PeerResult {
   const cert = socket.getPeerX509Certificate();
   if (!cert) return { ok: false, reason: "no client certificate (present one signed by the relay CA)" };
   if (error) return { ok: false, reason: `client certificate rejected: ${error.message}` };
-  return identityOf(cert);
+  const peer = identityOf(cert);
+  // The relay's own CRL check (OpenSSL is not given the CRL; see daemon/state.ts).
+  if (peer.ok && isRevoked(peer.serial)) return { ok: false, reason: "client certificate rejected: certificate revoked" };
+  return peer;
 }
 
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
@@ -50,9 +55,4 @@ export function verifyError(socket: tls.TLSSocket): Error | null | undefined {
   const handle = (socket as unknown as { ssl?: VerifyHandle }).ssl;
   if (!handle || typeof handle.verifyError !== "function") return undefined;
   return handle.verifyError();
-}
-
-/** Serials compare as upper-case hex without leading zeros. */
-export function normalizeSerial(hex: string): string {
-  return hex.toUpperCase().replace(/^0+(?=.)/, "");
 }
