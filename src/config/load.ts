@@ -28,6 +28,8 @@ export interface RelayConfig {
   };
   readonly routes: readonly (readonly [string, string])[];
   readonly proxyProtocol: boolean;
+  /** Peers whose PROXY header is believed (addresses or CIDR blocks). */
+  readonly proxyProtocolFrom: readonly string[];
   readonly fronting?: {
     readonly address: ListenAddress;
     readonly path: string;
@@ -35,6 +37,9 @@ export interface RelayConfig {
     /** Where a front puts the client's address (each proxy appends to it, x-forwarded-for style). */
     readonly clientAddressHeader: string;
     readonly trustedProxies: readonly string[];
+    /** A unix socket's mode and group, set at bind (never the umask's). */
+    readonly socketMode: number;
+    readonly socketGroup?: string;
   };
   readonly timeouts: {
     readonly handshakeMs: number;
@@ -68,7 +73,8 @@ export const DEFAULTS = {
   pidfile: "frelay.pid",
   control_socket: "frelay.sock",
   log: { file: "frelay.log", level: "info" as LogLevel },
-  fronting: { path: "/frelay", client_cert_header: "x-ssl-client-cert", client_address_header: "x-forwarded-for", trusted_proxies: ["127.0.0.1", "::1"] },
+  fronting: { path: "/frelay", client_cert_header: "x-ssl-client-cert", client_address_header: "x-forwarded-for", trusted_proxies: ["127.0.0.1", "::1"], socket_mode: "0660" },
+  proxy_protocol_from: ["127.0.0.1"],
 } as const;
 
 // x-reload is documentation only (docs/configuration.md); strict mode needs to be told it is known.
@@ -257,14 +263,20 @@ export function loadConfig(file: string): RelayConfig {
   const metrics = raw.metrics ? parseHostPort(raw.metrics.address) : undefined;
   if (typeof metrics === "string") errors.add(["metrics", "address"], metrics);
 
-  raw.fronting?.trusted_proxies?.forEach((entry, i) => {
-    const [addr, bits, extra] = entry.split("/");
-    const family = net.isIP(addr ?? "");
-    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
-    if (!family || !bitsOk || extra !== undefined) {
-      errors.add(["fronting", "trusted_proxies", i], `"${entry}" is not an IP address or CIDR block (write e.g. "127.0.0.1", "::1" or "10.0.0.0/8")`);
-    }
-  });
+  const checkAddressList = (parts: PathPart[], list: readonly string[] | undefined) =>
+    list?.forEach((entry, i) => {
+      const [addr, bits, extra] = entry.split("/");
+      const family = net.isIP(addr ?? "");
+      const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+      if (!family || !bitsOk || extra !== undefined) {
+        errors.add([...parts, i], `"${entry}" is not an IP address or CIDR block (write e.g. "127.0.0.1", "::1" or "10.0.0.0/8")`);
+      }
+    });
+  checkAddressList(["fronting", "trusted_proxies"], raw.fronting?.trusted_proxies);
+  checkAddressList(["proxy_protocol_from"], raw.proxy_protocol_from);
+  if (raw.fronting?.socket_group !== undefined && fronting && typeof fronting !== "string" && fronting.kind !== "unix") {
+    errors.add(["fronting", "socket_group"], `applies only to a unix socket fronting.address (remove it, or give a socket path)`);
+  }
 
   raw.routes.forEach((r, i) => {
     if (r.between[0] === r.between[1] && !r.between[0].startsWith("*")) {
@@ -296,6 +308,7 @@ export function loadConfig(file: string): RelayConfig {
     },
     routes: raw.routes.map((r) => [r.between[0], r.between[1]] as const),
     proxyProtocol: raw.proxy_protocol ?? false,
+    proxyProtocolFrom: raw.proxy_protocol_from ?? [...DEFAULTS.proxy_protocol_from],
     ...(raw.fronting && fronting && typeof fronting !== "string"
       ? {
           fronting: {
@@ -304,6 +317,8 @@ export function loadConfig(file: string): RelayConfig {
             clientCertHeader: (raw.fronting.client_cert_header ?? DEFAULTS.fronting.client_cert_header).toLowerCase(),
             clientAddressHeader: (raw.fronting.client_address_header ?? DEFAULTS.fronting.client_address_header).toLowerCase(),
             trustedProxies: raw.fronting.trusted_proxies ?? [...DEFAULTS.fronting.trusted_proxies],
+            socketMode: parseInt(raw.fronting.socket_mode ?? DEFAULTS.fronting.socket_mode, 8),
+            ...(raw.fronting.socket_group !== undefined ? { socketGroup: raw.fronting.socket_group } : {}),
           },
         }
       : {}),

@@ -64,6 +64,12 @@ export const configSchema = {
       description: "The direct listener expects a PROXY protocol v1 or v2 header before TLS (TLS passthrough fronts); a connection without a valid one is dropped. Every direct client must then come through the proxy.",
       "x-reload": "new",
     },
+    proxy_protocol_from: {
+      type: "array",
+      items: { type: "string", minLength: 1 },
+      description: "Addresses or CIDR blocks of the fronts whose PROXY header is believed; any other peer is closed at accept (with `proxy_protocol` on). The per-address handshake limit counts the TCP peer from accept, then the client a listed front names; IPv6 counts per /64.",
+      "x-reload": "new",
+    },
     fronting: {
       type: "object",
       additionalProperties: false,
@@ -75,6 +81,8 @@ export const configSchema = {
         client_cert_header: { type: "string", pattern: "^[A-Za-z0-9-]+$", description: "The header carrying the party's certificate: URL-escaped PEM or base64 DER.", "x-reload": "new" },
         client_address_header: { type: "string", pattern: "^[A-Za-z0-9-]+$", description: "The header where a front appends the client's address (x-forwarded-for style): the relay logs the rightmost entry that is not itself a trusted proxy.", "x-reload": "new" },
         trusted_proxies: { type: "array", items: { type: "string", minLength: 1 }, description: "Addresses or CIDR blocks of the fronts the certificate header is believed from (TCP only; a unix socket is trusted); anyone else is refused.", "x-reload": "new" },
+        socket_mode: { type: "string", pattern: "^0?[0-7]{3}$", description: "The unix socket's file mode (octal string), set at bind, never the umask's: whoever can connect to the socket is believed about any identity.", "x-reload": "live" },
+        socket_group: nonEmpty("The group (name or gid) the unix socket is given to, e.g. the web server's; the relay's user must belong to it. Absent: the relay's own group.", "live"),
       },
     },
     timeouts: {
@@ -127,7 +135,8 @@ export interface RawConfig {
   tls: { ca: string; cert: string; key: string; crl?: string };
   routes: { between: [string, string] }[];
   proxy_protocol?: boolean;
-  fronting?: { address: string; path?: string; client_cert_header?: string; client_address_header?: string; trusted_proxies?: string[] };
+  proxy_protocol_from?: string[];
+  fronting?: { address: string; path?: string; client_cert_header?: string; client_address_header?: string; trusted_proxies?: string[]; socket_mode?: string; socket_group?: string };
   timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string; h2_idle?: string; h2_lifetime?: string };
   limits?: { max_connections?: number; max_waiting_per_identity?: number; max_handshakes_per_address?: number };
   pidfile?: string;

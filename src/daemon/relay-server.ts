@@ -6,6 +6,7 @@ import type { Logger } from "../log/logger";
 import { Relay } from "../relay/relay";
 import { DirectListener } from "../transport/direct-listener";
 import { FrontingListener } from "../transport/fronting-listener";
+import { setSocketAccess } from "../transport/unix-socket";
 import { directRouting, H2Endpoint } from "../transport/h2-endpoint";
 import { MetricsServer, RelayMetrics } from "./metrics";
 import { CrlMonitor } from "./crl-monitor";
@@ -50,7 +51,8 @@ export class RelayServer {
       return old;
     }
     const listener = new FrontingListener(this.relay, () => this.state.transport, this.log.child("fronting"), () => this.direct.connectionCount);
-    const bound = await listener.listen(config.fronting.address);
+    const { socketMode: mode, socketGroup: group } = config.fronting;
+    const bound = await listener.listen(config.fronting.address, { mode, ...(group !== undefined ? { group } : {}) });
     this.fronting = listener;
     this.log.info("listen", { transport: "h2c", address: bound });
     return old;
@@ -129,6 +131,11 @@ export class RelayServer {
     const keptFronting = this.fronting;
     try {
       if (frontingChanged) oldFronting = await this.bindFronting(config);
+      const f = config.fronting;
+      // Same socket, new mode or group: applied to the socket file in place.
+      if (!frontingChanged && f?.address.kind === "unix" && (f.socketMode !== prev.config.fronting?.socketMode || f.socketGroup !== prev.config.fronting?.socketGroup)) {
+        setSocketAccess(f.address.path, { mode: f.socketMode, ...(f.socketGroup !== undefined ? { group: f.socketGroup } : {}) }, "fronting.address");
+      }
       if (prev.config.metrics?.address.text !== config.metrics?.address.text) oldMetrics = await this.bindMetrics(config);
     } catch (err) {
       // Undo the rebinds: the old state stays in force whole.

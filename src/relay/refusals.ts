@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import * as net from "node:net";
+import { addressKey } from "../config/address";
 import type { Logger } from "../log/logger";
 
 /**
@@ -141,12 +141,3 @@ export function addressOf(remote: string | undefined): string {
   return v4 ? (v4[1] as string) : remote;
 }
 
-/** The unit an address is summarised by: itself, or for IPv6 its /64 ("2001:db8:0:1::/64"). */
-function addressKey(address: string): string {
-  if (!net.isIPv6(address) || /^::ffff:\d/i.test(address)) return address;
-  const [head = "", tail = ""] = address.split("::") as [string, string?];
-  const h = head ? head.split(":") : [];
-  const t = address.includes("::") && tail ? tail.split(":") : [];
-  const groups = address.includes("::") ? [...h, ...Array(8 - h.length - t.length).fill("0"), ...t] : h;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
-}

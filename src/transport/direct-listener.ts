@@ -5,7 +5,8 @@ import type { Logger } from "../log/logger";
 import { turnedAway, type Relay } from "../relay/relay";
 import { RefusalCode } from "../relay/party";
 import { verifiedPeer } from "./peer-identity";
-import { formatHostPort } from "../config/address";
+import { addressKey, formatHostPort } from "../config/address";
+import { AddressSlots } from "./address-slots";
 import { parseProxyHeader } from "./proxy-protocol";
 import { RecordGate } from "./record-gate";
 import { peekAlpn } from "./client-hello";
@@ -26,6 +27,8 @@ export interface TransportState {
   readonly maxHandshakesPerAddress: number;
   /** A PROXY protocol v1/v2 header comes before TLS (TLS-passthrough fronts). */
   readonly proxyProtocol: boolean;
+  /** The fronts whose PROXY header is believed; other peers are closed at accept. */
+  readonly proxyProtocolFrom: TrustedProxies;
   /** For certificates a front forwards: verified by the relay against its own CA and CRL. */
   readonly caPem: string;
   readonly isRevoked: (serial: string) => boolean;
@@ -70,7 +73,7 @@ export class DirectListener {
   private readonly server: net.Server;
   private readonly connections = new Set<net.Socket>();
   /** Connections per client address that are still in their handshake (see onConnection). */
-  private readonly handshaking = new Map<string, number>();
+  private readonly handshaking = new AddressSlots();
 
   constructor(
     private readonly relay: Relay,
@@ -117,11 +120,13 @@ export class DirectListener {
       return;
     }
     this.track(raw);
+    // Read once, here: the kernel forgets the address once the peer resets (see peer-identity).
+    const peerAddress = raw.remoteAddress;
     let releaseSlot: (() => void) | undefined;
     const hs: Handshake = {
       raw,
       st,
-      remote: formatHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0),
+      remote: formatHostPort(peerAddress ?? "?", raw.remotePort ?? 0),
       fail: (reason) => {
         hs.done();
         if (!raw.destroyed) this.relay.refusals.handshakeFailed({ remote: hs.remote, transport: "stream" }, reason);
@@ -136,25 +141,35 @@ export class DirectListener {
     };
     const timer = setTimeout(() => hs.fail(`no request within ${st.handshakeMs / 1000}s`), st.handshakeMs);
     raw.once("close", hs.done);
-    // Unauthenticated connections are bounded per client address, so one address cannot take
-    // every handshake slot; the address is the real client's, after any PROXY header.
-    const admit = (address: string): boolean => {
-      releaseSlot = this.takeHandshakeSlot(address, st.maxHandshakesPerAddress);
-      if (!releaseSlot) hs.fail(`too many connections in handshake from ${address} (limits.max_handshakes_per_address is ${st.maxHandshakesPerAddress})`);
+    // Unauthenticated connections are bounded per client address (IPv6 per /64), so one address
+    // cannot take every handshake slot. The TCP peer is counted from accept; behind a trusted
+    // PROXY-protocol front the slot moves to the client the header names once it has arrived.
+    const admit = (address: string | undefined): boolean => {
+      releaseSlot?.();
+      const key = addressKey(address);
+      releaseSlot = this.handshaking.take(key, st.maxHandshakesPerAddress);
+      if (!releaseSlot) hs.fail(`too many connections in handshake from ${key} (limits.max_handshakes_per_address is ${st.maxHandshakesPerAddress})`);
       return releaseSlot !== undefined;
     };
     // The ClientHello says which TLS this connection gets (see client-hello.ts).
     const afterHello = (hello: { alpn: string[] }, bytes: Buffer) => (hello.alpn.includes("h2") ? this.startNativeTls(hs, bytes) : this.startTls(hs, bytes));
     const ended = () => hs.fail("closed before its TLS handshake");
     if (!st.proxyProtocol) {
-      if (admit(raw.remoteAddress ?? "?")) readUntil(raw, Buffer.alloc(0), peekAlpn, afterHello, ended);
+      if (admit(peerAddress)) readUntil(raw, Buffer.alloc(0), peekAlpn, afterHello, ended);
       return;
     }
-    // PROXY protocol: the header names the real client; everything after it is TLS.
+    // PROXY protocol: only a listed front may say who the client is; anyone else could pick any
+    // address (for the logs and for the per-address limit). An unreadable address is not listed.
+    if (!st.proxyProtocolFrom.has(peerAddress)) return hs.fail(`${peerAddress ?? "an unknown address"} is not in proxy_protocol_from; its PROXY header would not be believed`);
+    if (!admit(peerAddress)) return;
+    // The header names the real client; everything after it is TLS.
     readUntil(raw, Buffer.alloc(0), parseProxyHeader, (r, head) => {
       if (r.kind === "error") return hs.fail(r.reason);
-      if (r.command === "proxy" && r.source) hs.remote = formatHostPort(r.source.address, r.source.port);
-      if (admit(r.command === "proxy" && r.source ? r.source.address : (raw.remoteAddress ?? "?"))) readUntil(raw, head.subarray(r.consumed), peekAlpn, afterHello, ended);
+      if (r.command === "proxy" && r.source) {
+        hs.remote = formatHostPort(r.source.address, r.source.port);
+        if (!admit(r.source.address)) return;
+      }
+      readUntil(raw, head.subarray(r.consumed), peekAlpn, afterHello, ended);
     }, ended);
   }
 
@@ -171,18 +186,6 @@ export class DirectListener {
     raw.setNoDelay(true);
     // A peer that vanishes without a FIN (power loss, NAT state dropped) is found by the kernel.
     raw.setKeepAlive(true, KEEPALIVE_MS);
-  }
-
-  /** A handshake slot for `address`, or undefined when it holds `limit` already; the release is idempotent. */
-  private takeHandshakeSlot(address: string, limit: number): (() => void) | undefined {
-    const n = this.handshaking.get(address) ?? 0;
-    if (n >= limit) return undefined;
-    this.handshaking.set(address, n + 1);
-    return () => {
-      const left = (this.handshaking.get(address) ?? 1) - 1;
-      if (left > 0) this.handshaking.set(address, left);
-      else this.handshaking.delete(address);
-    };
   }
 
   /**

@@ -4,7 +4,7 @@ import type { ListenAddress } from "../config/address";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
-import { bindServer } from "./bind";
+import { bindWithAccess, type SocketAccess } from "./unix-socket";
 import type { TransportState } from "./direct-listener";
 import { AddressSlots } from "./address-slots";
 import { fronted, type TrustedProxies } from "./fronted-identity";
@@ -101,9 +101,9 @@ export class FrontingListener {
     return { remote, peer: fronted(certs[0], st.caPem, st.isRevoked) };
   }
 
-  async listen(address: ListenAddress): Promise<string> {
+  async listen(address: ListenAddress, unix: SocketAccess = { mode: 0o660 }): Promise<string> {
     this.kind = address.kind;
-    this.boundText = await bindServer(this.server, address, { setting: "fronting.address" });
+    this.boundText = await bindWithAccess(this.server, address, unix, "fronting.address");
     return this.boundText;
   }
 

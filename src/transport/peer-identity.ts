@@ -27,6 +27,8 @@ export function verifiedPeer(socket: tls.TLSSocket, isRevoked: (serial: string) 
   const peer = identityOf(cert);
   // The relay's own CRL check (OpenSSL is not given the CRL; see daemon/state.ts).
   if (peer.ok && isRevoked(peer.serial)) return { ok: false, reason: "client certificate rejected: certificate revoked" };
+  // A resumed session carries the verdict of its first handshake: the dates are checked again.
+  if (peer.ok && socket.isSessionReused() && Date.parse(cert.validTo) < Date.now()) return { ok: false, reason: "client certificate rejected: certificate has expired" };
   return peer;
 }
 
