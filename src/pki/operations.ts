@@ -216,6 +216,7 @@ function readJsonList<T>(file: string, what: string): T[] {
 function recordIssued(certsDir: string, identity: string, certPem: string): void {
   const file = issuedListFile(certsDir);
   const list = readJsonList<IssuedEntry>(file, "list of issued certificates");
+  fs.mkdirSync(certsDir, { recursive: true, mode: 0o755 }); // a first party made with CAs kept elsewhere
   const notAfter = new Date(new crypto.X509Certificate(certPem).validTo).toISOString();
   list.push({ identity, serial: normalizeSerial(serialOf(certPem)), issued: new Date().toISOString(), not_after: notAfter });
   writeAtomic(file, `${JSON.stringify(list, null, 2)}\n`, CERT_MODE);

@@ -120,7 +120,7 @@ export class DirectListener {
       return;
     }
     this.track(raw);
-    // Read once, here: the kernel forgets the address once the peer resets (see peer-identity).
+    // Read once, here: the kernel forgets the address once the peer has reset the connection.
     const peerAddress = raw.remoteAddress;
     let releaseSlot: (() => void) | undefined;
     const hs: Handshake = {

@@ -12,9 +12,9 @@ interface VerifyHandle {
 
 /**
  * The identity of a party, taken only from a certificate OpenSSL verified against the relay CA
- * (chain, dates, CRL). A stand-alone server TLSSocket does not act on the verification result
- * (Node 20: only tls.Server does, in exactly this way), so we read it ourselves and fail closed
- * if it cannot be read.
+ * (chain, dates) and whose serial is not on the relay's CRL. A stand-alone server TLSSocket does
+ * not act on the verification result (Node 20: only tls.Server does, in exactly this way), so we
+ * read it ourselves and fail closed if it cannot be read.
  */
 export function verifiedPeer(socket: tls.TLSSocket, isRevoked: (serial: string) => boolean): PeerResult {
   const error = verifyError(socket);
