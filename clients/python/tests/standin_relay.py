@@ -12,7 +12,7 @@ import ssl
 import threading
 from typing import Callable, List, Optional, Tuple
 
-IO_TIMEOUT = 15.0
+IO_TIMEOUT = 60.0
 
 
 class StandInParty:

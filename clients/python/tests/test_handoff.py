@@ -11,7 +11,7 @@ import unittest.mock
 
 import frelay_party as fp
 
-from .pki import Site, require_openssl
+from .pki import CAN_MAKE_CERTS, Site, require_openssl
 from .standin_relay import StandInRelay
 
 site = None
@@ -19,9 +19,8 @@ site = None
 
 def setUpModule():
     global site
-    if require_openssl(unittest.TestCase) is not unittest.TestCase:
-        return
-    site = Site()
+    if CAN_MAKE_CERTS:
+        site = Site()
 
 
 def tearDownModule():
@@ -29,16 +28,21 @@ def tearDownModule():
         site.cleanup()
 
 
-def _exchange(conn, payload):
-    """Send ``payload``, half-close, read the peer's data to its end."""
-    conn.sendall(payload)
-    conn.shutdown(socket.SHUT_WR)
+def _exchange_read(conn):
+    """The peer's data, to its end."""
     parts = []
     while True:
         data = conn.recv(65536)
         if not data:
             return b"".join(parts)
         parts.append(data)
+
+
+def _exchange(conn, payload):
+    """Send ``payload``, half-close, read the peer's data to its end."""
+    conn.sendall(payload)
+    conn.shutdown(socket.SHUT_WR)
+    return _exchange_read(conn)
 
 
 @require_openssl
@@ -51,24 +55,24 @@ class HandOff(unittest.TestCase):
         self.pool.shutdown(wait=False)
         self.relay.close()
 
-    def party(self, identity, dest, timeout=10.0, **over):
+    def party(self, identity, dest, timeout=30.0, **over):
         return fp.connect(timeout=timeout, env={}, **site.settings_args(identity, dest, self.relay.port, **over))
 
     def pair(self, waiter=("0.user1", "1.user1"), late=("1.user1", "0.user1"), **late_over):
         first = self.pool.submit(self.party, *waiter)
-        self.assertTrue(self.relay.someone_waits.wait(10), "the first party never reached the relay")
+        self.assertTrue(self.relay.someone_waits.wait(30), "the first party never reached the relay")
         second = self.pool.submit(self.party, *late, **late_over)
         return first, second
 
     def exchange_both_ways(self):
         a_data, b_data = os.urandom(300_001), os.urandom(70_000)
         first, second = self.pair()
-        a, b = first.result(15), second.result(15)
+        a, b = first.result(60), second.result(60)
         with a, b:
             got_b = self.pool.submit(_exchange, b, b_data)
             got_a = _exchange(a, a_data)
             self.assertEqual(got_a, b_data)
-            self.assertEqual(got_b.result(15), a_data)
+            self.assertEqual(got_b.result(60), a_data)
             self.assertEqual((a.mode, b.mode), (2, 1))
             self.assertEqual((a.peer, b.peer), ("1.user1", "0.user1"))
 
@@ -82,15 +86,15 @@ class HandOff(unittest.TestCase):
 
     def test_the_request_is_the_flock_json(self):
         first = self.pool.submit(self.party, "0.user1", "1.user1", tag="job-7")
-        self.assertTrue(self.relay.someone_waits.wait(10))
+        self.assertTrue(self.relay.someone_waits.wait(30))
         self.assertEqual(self.relay.parties[0].raw_request, b'{"DestParty":"1.user1","Tag":"job-7"}')
         self.assertEqual(self.relay.parties[0].identity, "0.user1")
-        self.pool.submit(self.party, "1.user1", "0.user1", tag="job-7").result(15).close()
-        first.result(15).close()
+        self.pool.submit(self.party, "1.user1", "0.user1", tag="job-7").result(60).close()
+        first.result(60).close()
 
     def test_half_close_then_the_answer_still_arrives_and_makefile_reads_lines(self):
         first, second = self.pair()
-        a, b = first.result(15), second.result(15)
+        a, b = first.result(60), second.result(60)
         with a, b:
             w = a.makefile("w", encoding="utf-8")
             w.write("question\n")
@@ -112,11 +116,31 @@ class HandOff(unittest.TestCase):
         with self.assertRaises(OSError):
             a.recv(1)
 
+    def test_half_close_with_the_peers_data_already_received_keeps_that_data(self):
+        # Regression: SSLObject.unwrap() calls SSL_shutdown twice, and the second call reads on:
+        # an application record already received then broke the connection (and sent the peer
+        # an alert instead of close_notify). The library now takes such data out first.
+        payload = os.urandom(100_000)
+        first, second = self.pair()
+        a, b = first.result(60), second.result(60)
+        with a, b:
+            a.sendall(payload)
+            a.shutdown(socket.SHUT_WR)
+            for _ in range(600):  # until most of it has reached b's socket (bounded: 60 s)
+                if len(b._sock.recv(200_000, socket.MSG_PEEK)) >= 90_000:
+                    break
+                time.sleep(0.1)
+            head = b.recv(10)  # pulls many records into b's TLS; one is read
+            b.shutdown(socket.SHUT_WR)
+            rest = _exchange_read(b)
+            self.assertEqual(head + rest, payload)
+            self.assertEqual(_exchange_read(a), b"")  # a clean end for the peer, not an alert
+
     def test_a_request_and_its_answer_through_one_read_write_file(self):
         # The README's function: one line out, one line back, no half-close (so it works
         # through the original Flock relay too, which ends both directions on the first FIN).
         first, second = self.pair()
-        with first.result(15) as a, second.result(15) as b, a.makefile("rwb") as fa, b.makefile("rwb") as fb:
+        with first.result(60) as a, second.result(60) as b, a.makefile("rwb") as fa, b.makefile("rwb") as fb:
             fa.write(b'{"n": 20}\n')
             fa.flush()
             n = json.loads(fb.readline())["n"]
@@ -139,17 +163,17 @@ class HandOff(unittest.TestCase):
                 f.flush()
 
         answered = self.pool.submit(worker)
-        self.assertTrue(self.relay.someone_waits.wait(10))
+        self.assertTrue(self.relay.someone_waits.wait(30))
         with unittest.mock.patch.dict(os.environ, env):
             result = scope["handler"]({"worker": "1.user1", "job": "", "payload": [1, 2, 3]}, None)
-        answered.result(15)
+        answered.result(60)
         self.assertEqual(result, {"result": 6})
 
     def test_connect_leaves_its_timeout_on_the_connection(self):
         first, second = self.pair()
-        a, b = first.result(15), second.result(15)
+        a, b = first.result(60), second.result(60)
         with a, b:
-            self.assertEqual(a.gettimeout(), 10.0)
+            self.assertEqual(a.gettimeout(), 30.0)
             a.settimeout(0.2)
             with self.assertRaises(socket.timeout):
                 a.recv(10)  # the peer sends nothing
@@ -165,12 +189,12 @@ class HandOff(unittest.TestCase):
                     honest, impostor = first, second
                 else:  # the late party (TLS server) sees a client it must not trust
                     first = self.pool.submit(self.party, "1.user1", "0.user1", party_cert=cert, party_key=key)
-                    self.assertTrue(self.relay.someone_waits.wait(10))
+                    self.assertTrue(self.relay.someone_waits.wait(30))
                     honest, impostor = self.pool.submit(self.party, "0.user1", "1.user1"), first
                 with self.assertRaisesRegex(fp.PeerError, r"1\.user1"):
-                    honest.result(15)
+                    honest.result(60)
                 try:
-                    impostor.result(15).close()
+                    impostor.result(60).close()
                 except fp.FrelayError:
                     pass
 
@@ -185,9 +209,9 @@ class HandOff(unittest.TestCase):
                 first, second = self.pair(waiter=asker, late=other) if dest_asker_waits else self.pair(waiter=other, late=asker)
                 fooled = first if dest_asker_waits else second
                 with self.assertRaisesRegex(fp.PeerError, r"end-to-end peer is not 1\.user1"):
-                    fooled.result(15)
+                    fooled.result(60)
                 try:
-                    (second if dest_asker_waits else first).result(15).close()
+                    (second if dest_asker_waits else first).result(60).close()
                 except fp.FrelayError:
                     pass
 
@@ -198,7 +222,7 @@ class RelayFailures(unittest.TestCase):
         self.relay = StandInRelay(cert or site.relay, site.relay_ca[0], behaviour)
         self.addCleanup(self.relay.close)
 
-    def connect(self, timeout=10.0, **over):
+    def connect(self, timeout=30.0, **over):
         return fp.connect(timeout=timeout, env={}, **site.settings_args("0.user1", "1.user1", self.relay.port, **over))
 
     def test_refusals_are_typed_with_the_relays_code_and_reason(self):
@@ -213,9 +237,9 @@ class RelayFailures(unittest.TestCase):
     def test_a_silent_relay_is_bounded_by_the_timeout(self):
         self.start(lambda relay, party: None)  # reads the request, never answers
         t0 = time.monotonic()
-        with self.assertRaisesRegex(fp.ConnectTimeout, r"the pairing with 1\.user1 did not finish within 0\.5s"):
-            self.connect(timeout=0.5)
-        self.assertLess(time.monotonic() - t0, 5)
+        with self.assertRaisesRegex(fp.ConnectTimeout, r"the pairing with 1\.user1 did not finish within 3s"):
+            self.connect(timeout=3)
+        self.assertLess(time.monotonic() - t0, 8)
 
     def test_a_hang_up_without_a_reply(self):
         self.start(lambda relay, party: party.sock.close())

@@ -56,6 +56,11 @@ class PartyConnection:
         self._recv_lock = threading.Lock()  # one reader at a time
         # TLS records made by SSLObject calls, in the order made, not yet on the wire.
         self._unsent: Deque[bytes] = collections.deque()
+        # Plaintext decrypted ahead of recv() before a close_notify is sent (see _send_close_notify),
+        # and how the peer's stream ended if that read reached its end.
+        self._early = bytearray()
+        self._peer_ended = False
+        self._early_error: Optional[BaseException] = None
         self._read_ended = False
         self._write_ended = False
         self._closed = False
@@ -126,14 +131,7 @@ class PartyConnection:
             raise OSError(errno.EBADF, "connection is closed")
         with self._recv_lock:
             while not self._read_ended and bufsize > 0:
-                try:
-                    data = self._ssl(self._obj.read, bufsize)
-                except ssl.SSLWantReadError:
-                    data = None
-                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                    # close_notify, or a bare FIN (what Flock-era parties send to half-close):
-                    # both end the stream, as SSLSocket's suppress_ragged_eofs does.
-                    data = b""
+                data = self._ssl(self._read_step, bufsize)
                 if self._unsent:  # e.g. a TLS 1.3 KeyUpdate answer
                     self._flush()
                 if data is None:
@@ -142,6 +140,25 @@ class PartyConnection:
                 if not data:
                     self._read_ended = True
                 return data
+            return b""
+
+    def _read_step(self, bufsize: int) -> Optional[bytes]:
+        """Plaintext, b"" at the end of the peer's stream, None when TLS needs more bytes."""
+        if self._early:
+            data = bytes(self._early[:bufsize])
+            del self._early[:bufsize]
+            return data
+        if self._early_error is not None:
+            raise self._early_error
+        if self._peer_ended:
+            return b""
+        try:
+            return self._obj.read(bufsize)
+        except ssl.SSLWantReadError:
+            return None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            # close_notify, or a bare FIN (what Flock-era parties send to half-close):
+            # both end the stream, as SSLSocket's suppress_ragged_eofs does.
             return b""
 
     def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
@@ -167,9 +184,30 @@ class PartyConnection:
         self._sock.shutdown(how)
 
     def _send_close_notify(self) -> None:
+        self._ssl(self._close_notify)
+
+    def _close_notify(self) -> None:
+        # SSLObject.unwrap() calls SSL_shutdown twice, and the second call *reads*, waiting for
+        # the peer's close_notify: an application record already received would be taken for
+        # a protocol violation, failing the connection and sending the peer an alert. So first
+        # decrypt everything received (bounded: the incoming BIO holds at most one socket read
+        # beyond what TLS asked for) and keep it for recv(); then the second call finds nothing.
+        while not self._peer_ended and self._early_error is None:
+            try:
+                chunk = self._obj.read(RECV_CHUNK)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                chunk = b""
+            except ssl.SSLError as err:
+                self._early_error = err
+                break
+            if not chunk:
+                self._peer_ended = True
+            self._early += chunk
         try:
-            self._ssl(self._obj.unwrap)
-        except (ssl.SSLWantReadError, ssl.SSLError):
+            self._obj.unwrap()
+        except ssl.SSLWantReadError:
             pass  # sent; the peer's own close_notify is not awaited (the read side stays open)
 
     def close(self) -> None:
@@ -188,7 +226,7 @@ class PartyConnection:
                 data = b"".join(self._unsent)
                 self._sock.settimeout(0)
                 self._sock.send(data)
-            except OSError:
+            except OSError:  # ssl.SSLError included: the connection is going away regardless
                 pass
             finally:
                 self._write_lock.release()
@@ -282,7 +320,7 @@ def start_end_to_end(sock: socket.socket, leftover: bytes, mode: int, s: PartySe
     try:
         conn._handshake(deadline)
     except socket.timeout:
-        raise ConnectTimeout(f"no end-to-end TLS with {s.dest} within {deadline.seconds}s") from None
+        raise ConnectTimeout(f"no end-to-end TLS with {s.dest} within {deadline.seconds:g}s") from None
     except ssl.SSLCertVerificationError as err:
         raise PeerError(f"end-to-end peer is not {s.dest}: certificate rejected: {err.verify_message} (USER_CA must be the CA of both parties' PARTY_CERT)") from None
     except ssl.SSLEOFError:

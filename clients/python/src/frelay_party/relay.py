@@ -110,7 +110,7 @@ def dial_relay(s: PartySettings, deadline: Deadline, ctx: Optional[ssl.SSLContex
     try:
         sock = socket.create_connection((s.relay_host, s.relay_port), timeout=deadline.remaining())
     except socket.timeout:
-        raise ConnectTimeout(f"cannot reach relay {s.relay} within {deadline.seconds}s") from None
+        raise ConnectTimeout(f"cannot reach relay {s.relay} within {deadline.seconds:g}s") from None
     except OSError as err:
         raise RelayUnreachable(f"cannot reach relay {s.relay}: {err.strerror or err}") from None
     try:
@@ -139,14 +139,19 @@ def _exchange(sock: socket.socket, s: PartySettings, ctx: ssl.SSLContext, deadli
         reply = _read_reply(outer, s)
     except socket.timeout:
         waiting = "the pairing with " + s.dest if phase == "reply from" else "the TLS handshake with relay " + s.relay
-        raise ConnectTimeout(f"{waiting} did not finish within {deadline.seconds}s") from None
-    except _Closed:
+        raise ConnectTimeout(f"{waiting} did not finish within {deadline.seconds:g}s") from None
+    except (_Closed, ConnectionResetError, BrokenPipeError):
+        # A relay that will not take our certificate may just hang up (or reset): in TLS 1.3
+        # that shows only once we wait for the reply.
         if phase == "reply from":
             raise RelayProtocolError(
                 f"relay {s.relay} closed the connection without a reply"
-                " (its log says why, e.g. a revoked or unknown RELAY_CERT)"
+                " (its log says why, e.g. a RELAY_CERT it does not trust, or a revoked one)"
             ) from None
-        raise RelayTLSError(f"relay {s.relay} closed the connection during the TLS handshake") from None
+        raise RelayTLSError(
+            f"relay {s.relay} closed the connection during the TLS handshake"
+            " (its log says why, e.g. a RELAY_CERT it does not trust, or a revoked one)"
+        ) from None
     except ssl.SSLCertVerificationError as err:
         raise RelayTLSError(
             f"relay {s.relay}: certificate rejected: {err.verify_message} (RELAY_CA must be the CA that signed the relay's certificate)"
