@@ -9,6 +9,7 @@ import { makeFixture, type Fixture } from "../helpers/fixture";
 import { REPO_ROOT, runCli, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { sha256 } from "../helpers/streams";
 import { partyFiles } from "../../src/pki/layout";
+import { NO_SKIP } from "../helpers/require-tool";
 
 /** python3 if it is 3.9 or newer (what clients/python supports). */
 function findPython(): string | undefined {
@@ -16,8 +17,8 @@ function findPython(): string | undefined {
   return r.status === 0 ? "python3" : undefined;
 }
 const PYTHON = findPython();
-// CI sets FRELAY_CI_NO_SKIP=1: there a missing python3 is a failure, not a skip.
-const MUST_RUN = process.env["FRELAY_CI_NO_SKIP"] === "1";
+// Under FRELAY_CI_NO_SKIP=1 (CI) a missing python3 is a failure, not a skip: see before().
+const MUST_RUN = NO_SKIP;
 const SKIP = PYTHON || MUST_RUN ? false : "python3 (3.9 or newer) is not installed";
 
 /**
