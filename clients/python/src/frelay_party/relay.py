@@ -123,8 +123,14 @@ def dial_relay(s: PartySettings, deadline: Deadline, ctx: Optional[ssl.SSLContex
 
 
 def _exchange(sock: socket.socket, s: PartySettings, ctx: ssl.SSLContext, deadline: Deadline):
-    name = s.relay_names[0]
-    outer = _GatedTls(sock, ctx, None if is_ip(name) else name, deadline)
+    # The server name sent, as frelay connect sends it: RELAY_NAME, else the RELAY host when it
+    # is a name (an SNI-routing front may need it), else flockrelay. Trust is decided by the
+    # certificate check below, not by this.
+    if len(s.relay_names) == 1:
+        sni = None if is_ip(s.relay_names[0]) else s.relay_names[0]
+    else:
+        sni = s.relay_host if not is_ip(s.relay_host) else s.relay_names[0]
+    outer = _GatedTls(sock, ctx, sni, deadline)
     phase = "TLS handshake with"
     try:
         outer.call(outer.obj.do_handshake)
