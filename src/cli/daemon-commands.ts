@@ -156,6 +156,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
       `  waiting:     ${status["waiting"]}`,
       `  sessions:    ${status["active_sessions"]} active, ${status["connections"]} connections`,
       `  bytes:       ${status["bytes_relayed"]} relayed`,
+      `  data path:   ${dataPathLine(status["data_path"] as { path: string; reason?: string } | undefined)}`,
       `  last reload: ${reload ? `${reload.ok ? reload.message : "FAILED, " + reload.message} at ${reload.at}` : "none"}`,
       ...((status["pending_restart"] as string[] | undefined) ?? []).map((p) => `  NEEDS RESTART: ${p}`),
       `  log file:    ${!log ? "none" : log.ok ? `${log.path}, ok` : `${log.path}, CANNOT BE WRITTEN since ${log.since} (${log.error}); ${log.dropped} lines dropped`}`,
@@ -163,6 +164,11 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
     ].join("\n"),
   );
   return 0;
+}
+
+function dataPathLine(p: { path: string; reason?: string } | undefined): string {
+  if (!p) return "unknown";
+  return p.path === "native" ? "native (splice(2))" : `JavaScript${p.reason ? ` (${p.reason})` : ""}`;
 }
 
 /** Asks the daemon to reload; prints `reloaded` or why the old config was kept. */

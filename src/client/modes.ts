@@ -1,7 +1,7 @@
 import * as net from "node:net";
 import { parseHostPort } from "../config/address";
 import { ClientError, RefusalError, UsageError, describe } from "../errors";
-import { Splice } from "../relay/splice";
+import { Splice } from "../datapath/splice";
 import { connect, type ConnectOptions } from "./connect";
 
 const EMPTY = Buffer.alloc(0);

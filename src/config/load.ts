@@ -30,6 +30,8 @@ export interface RelayConfig {
   readonly proxyProtocol: boolean;
   /** Peers whose PROXY header is believed (addresses or CIDR blocks). */
   readonly proxyProtocolFrom: readonly string[];
+  /** "auto": paired TCP sessions move by splice(2) where the native addon is built; "off": in JavaScript. */
+  readonly nativeSplice: "auto" | "off";
   readonly fronting?: {
     readonly address: ListenAddress;
     readonly path: string;
@@ -309,6 +311,7 @@ export function loadConfig(file: string): RelayConfig {
     routes: raw.routes.map((r) => [r.between[0], r.between[1]] as const),
     proxyProtocol: raw.proxy_protocol ?? false,
     proxyProtocolFrom: raw.proxy_protocol_from ?? [...DEFAULTS.proxy_protocol_from],
+    nativeSplice: raw.native_splice ?? "auto",
     ...(raw.fronting && fronting && typeof fronting !== "string"
       ? {
           fronting: {

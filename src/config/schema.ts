@@ -70,6 +70,12 @@ export const configSchema = {
       description: "Addresses or CIDR blocks of the fronts whose PROXY header is believed; any other peer is closed at accept (with `proxy_protocol` on). The per-address handshake limit counts the TCP peer from accept, then the client a listed front names; IPv6 counts per /64.",
       "x-reload": "new",
     },
+    native_splice: {
+      enum: ["auto", "off"],
+      default: "auto",
+      description: "How paired stream-protocol sessions move their bytes: \"auto\" by splice(2) in the native engine where its addon was built at install (Linux), else in JavaScript; \"off\" always in JavaScript. FRELAY_SPLICE=off in the environment also forces JavaScript.",
+      "x-reload": "new",
+    },
     fronting: {
       type: "object",
       additionalProperties: false,
@@ -137,6 +143,7 @@ export interface RawConfig {
   proxy_protocol?: boolean;
   proxy_protocol_from?: string[];
   fronting?: { address: string; path?: string; client_cert_header?: string; client_address_header?: string; trusted_proxies?: string[]; socket_mode?: string; socket_group?: string };
+  native_splice?: "auto" | "off";
   timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string; h2_idle?: string; h2_lifetime?: string };
   limits?: { max_connections?: number; max_waiting_per_identity?: number; max_handshakes_per_address?: number };
   pidfile?: string;

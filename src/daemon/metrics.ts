@@ -30,6 +30,25 @@ export class RelayMetrics {
     gauge("frelay_waiting", "Parties waiting for their peer", () => relay.waitingCount);
     gauge("frelay_sessions_active", "Active relayed sessions", () => relay.sessions.size);
     gauge("frelay_connections_open", "Open TCP connections on the listeners", openConnections);
+    const paths = ["native", "js"] as const;
+    new Gauge({
+      name: "frelay_data_path",
+      help: "1 for the path paired TCP sessions take (native: splice(2) in the native engine; js: JavaScript), 0 for the other",
+      labelNames: ["path"],
+      registers: [this.registry],
+      collect() {
+        for (const p of paths) this.set({ path: p }, relay.sessions.dataPath.path === p ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "frelay_sessions_active_by_path",
+      help: "Active relayed sessions by the data path moving their bytes",
+      labelNames: ["path"],
+      registers: [this.registry],
+      collect() {
+        for (const p of paths) this.set({ path: p }, relay.sessions.activeOn(p));
+      },
+    });
     new Counter({
       name: "frelay_relayed_bytes_total",
       help: "Bytes relayed, both directions, all sessions",

@@ -3,6 +3,7 @@ import { formatHostPort } from "../config/address";
 import type { RelayConfig } from "../config/load";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
+import { chooseDataPath } from "../datapath/data-path";
 import { Relay } from "../relay/relay";
 import { DirectListener } from "../transport/direct-listener";
 import { FrontingListener } from "../transport/fronting-listener";
@@ -31,6 +32,7 @@ export class RelayServer {
   constructor(config: RelayConfig, private readonly log: Logger) {
     this.state = buildState(config);
     this.relay = new Relay(this.state.policy, log.child("relay"));
+    this.relay.sessions.dataPath = chooseDataPath(config.nativeSplice);
     this.metrics = new RelayMetrics(this.relay, () => this.connectionCount);
     this.directH2 = new H2Endpoint(this.relay, log.child("h2"), () => directRouting(() => this.state.transport.isRevoked), () => this.state.transport.h2);
     this.direct = this.newDirectListener();
@@ -80,6 +82,7 @@ export class RelayServer {
     const { host, port } = this.state.config.address;
     const addr = await this.direct.listen(host, port);
     this.log.info("listen", { transport: "stream", address: formatHostPort(addr.address, addr.port) });
+    this.logDataPath();
     try {
       await this.bindFronting(this.state.config);
       await this.bindMetrics(this.state.config);
@@ -150,6 +153,10 @@ export class RelayServer {
       throw err;
     }
     this.state = next;
+    const path = chooseDataPath(config.nativeSplice);
+    const pathChanged = path.path !== this.relay.sessions.dataPath.path;
+    this.relay.sessions.dataPath = path; // for new sessions; running ones stay where they are
+    if (pathChanged) this.logDataPath();
     const closed = this.relay.setPolicy(next.policy);
     // An HTTP/2 connection of a now-revoked identity would otherwise live on: close it.
     this.directH2.closeSessions((o) => o.peer.ok && next.transport.isRevoked(o.peer.serial), "certificate revoked");
@@ -176,6 +183,14 @@ export class RelayServer {
     this.fronting?.destroyAll();
     this.relay.refusals.flush();
     await this.metricsServer?.close();
+  }
+
+  /** One line saying which path moves paired TCP sessions; a warning when native is missing. */
+  private logDataPath(): void {
+    const { path, reason, forced } = this.relay.sessions.dataPath;
+    if (path === "native") this.log.info("data_path", { path, detail: "paired TCP sessions move by splice(2) in the native engine" });
+    else if (forced) this.log.info("data_path", { path, reason, detail: "paired TCP sessions move in JavaScript" });
+    else this.log.warn("data_path", { path, reason, detail: `native splice(2) path unavailable: ${reason}; paired TCP sessions move in JavaScript, at about twice the CPU per byte` });
   }
 
   private logRelayEvents(): void {

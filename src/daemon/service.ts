@@ -184,6 +184,11 @@ function statusOf(proc: RelayProcess): Record<string, unknown> {
     waiting: relay.waitingCount,
     active_sessions: relay.sessions.size,
     bytes_relayed: relay.sessions.totalBytes,
+    data_path: {
+      path: relay.sessions.dataPath.path,
+      ...(relay.sessions.dataPath.reason ? { reason: relay.sessions.dataPath.reason } : {}),
+      sessions: { native: relay.sessions.activeOn("native"), js: relay.sessions.activeOn("js") },
+    },
     routes: proc.config.routes.length,
     draining: relay.isDraining,
     last_reload: proc.lastReload ?? null,

@@ -1,4 +1,6 @@
-import type { Duplex } from "node:stream";
+import type { RawStream } from "../datapath/session-splice";
+
+export type { RawStream };
 
 /** What a transport hands the relay: an authenticated identity and what it asks for. */
 export interface PartyRequest {
@@ -10,12 +12,6 @@ export interface PartyRequest {
   readonly transport: "stream" | "h2";
   /** Serial of the relay certificate the identity came from, so revocation can find it. */
   readonly certSerial: string;
-}
-
-/** The raw byte stream of a paired party, with bytes that arrived before the splice took over. */
-export interface RawStream {
-  readonly stream: Duplex;
-  readonly leftover: Buffer;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { Splice, type SpliceEnd } from "./splice";
+import { chooseDataPath, startSplice, type DataPathChoice, type DataPathName } from "../datapath/data-path";
+import type { SessionSplice, SpliceEnd } from "../datapath/session-splice";
 import type { PartyRequest, RawStream } from "./party";
 
 export interface SessionInfo {
@@ -11,6 +12,8 @@ export interface SessionInfo {
   startedAt: string;
   bytesAToB: number;
   bytesBToA: number;
+  /** Which data path moves its bytes. */
+  dataPath: DataPathName;
 }
 
 export interface Session {
@@ -19,7 +22,8 @@ export interface Session {
   readonly b: PartyRequest;
   readonly route: string;
   readonly startedAt: number;
-  readonly splice: Splice;
+  readonly splice: SessionSplice;
+  readonly dataPath: DataPathName;
 }
 
 export interface SessionEnded {
@@ -36,25 +40,43 @@ export class SessionRegistry {
   private closeReasons = new Map<string, string>();
   /** Totals over sessions that already ended; live counts are added on read. */
   private endedBytes = 0;
+  /** The path new TCP sessions take; set from config (native_splice) on start and reload. */
+  dataPath: DataPathChoice = chooseDataPath();
+  private readonly activeByPath: Record<DataPathName, number> = { native: 0, js: 0 };
 
   constructor(private readonly onEnded: (e: SessionEnded) => void) {}
 
   start(a: PartyRequest, rawA: RawStream, b: PartyRequest, rawB: RawStream, route: string, idleMs: number): Session {
     const id = (this.nextId++).toString(36);
-    const splice = new Splice(rawA, rawB, (how, error) => {
+    const { splice, path } = startSplice(rawA, rawB, (how, error) => {
       this.sessions.delete(id);
+      this.activeByPath[path]--;
       const reason = this.closeReasons.get(id);
       this.closeReasons.delete(id);
       this.endedBytes += splice.stats.aToB + splice.stats.bToA;
       this.onEnded({ session, how: reason ? "removed" : how, ...(reason ? { reason } : {}), ...(error ? { error } : {}) });
-    }, idleMs);
-    const session: Session = { id, a, b, route, startedAt: Date.now(), splice };
+    }, idleMs, this.dataPath.path);
+    this.activeByPath[path]++;
+    const session: Session = { id, a, b, route, startedAt: Date.now(), splice, dataPath: path };
     this.sessions.set(id, session);
     return session;
   }
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** Active sessions by the data path that moves their bytes. */
+  activeOn(path: DataPathName): number {
+    return this.activeByPath[path];
+  }
+
+  /**
+   * Party connections the native engine holds: Node no longer has sockets for them, so the
+   * listeners' connection counts (and max_connections) add these.
+   */
+  get handedOffConnections(): number {
+    return 2 * this.activeByPath.native;
   }
 
   /** Bytes relayed in both directions by all sessions, ended and live. */
@@ -94,6 +116,7 @@ export class SessionRegistry {
       startedAt: new Date(s.startedAt).toISOString(),
       bytesAToB: s.splice.stats.aToB,
       bytesBToA: s.splice.stats.bToA,
+      dataPath: s.dataPath,
     }));
   }
 }

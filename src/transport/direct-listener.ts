@@ -88,8 +88,9 @@ export class DirectListener {
     this.server.on("error", (err) => this.log.error("listener_error", { error: describe(err) }));
   }
 
+  /** Open party connections, counting those the native data path holds (Node has no socket for them). */
   get connectionCount(): number {
-    return this.connections.size;
+    return this.connections.size + this.relay.sessions.handedOffConnections;
   }
 
   async listen(host: string, port: number): Promise<net.AddressInfo> {
@@ -115,7 +116,7 @@ export class DirectListener {
 
   private onConnection(raw: net.Socket): void {
     const st = this.state();
-    if (this.connections.size + this.othersOpen() >= st.maxConnections * HARD_CAP_FACTOR) {
+    if (this.connectionCount + this.othersOpen() >= st.maxConnections * HARD_CAP_FACTOR) {
       raw.destroy();
       return;
     }
@@ -254,7 +255,7 @@ export class DirectListener {
           this.relay.refusals.refuse((code, reason) => p.refuse(code, reason), turnedAway(request), RefusalCode.badRequest, `protocol violation: ${why}`);
         });
         if (party.isSettled) return; // it broke the protocol while being built
-        if (this.connections.size + this.othersOpen() > st.maxConnections) {
+        if (this.connectionCount + this.othersOpen() > st.maxConnections) {
           const reason = `relay is at its connection limit (${st.maxConnections}); retry later`;
           this.relay.refusals.refuse((code, why) => party.refuse(code, why), turnedAway(request), RefusalCode.tooMany, reason);
           return;

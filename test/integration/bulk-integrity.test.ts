@@ -1,24 +1,25 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
-import type { Fixture } from "../helpers/fixture";
-import { suiteRelay, type RunningRelay } from "../helpers/cli";
+import { makeFixture, type Fixture } from "../helpers/fixture";
+import type { RunningRelay } from "../helpers/cli";
+import { dataPathCases, relayOnPath } from "../helpers/data-paths";
 import { pair } from "../helpers/raw-party";
 import { readAll, sha256 } from "../helpers/streams";
 
 const MiB = 1024 * 1024;
 
+const fx: Fixture = makeFixture([["0", "user1"], ["1", "user1"], ["2", "user1"], ["3", "user1"]]);
+after(() => fx.cleanup());
+
 /**
- * Past its first MiB a direction reads into one fixed buffer (src/relay/fixed-buffer-reads.ts):
- * a write that cannot finish at once must stop reading until it is out, or the next read would
- * overwrite bytes still queued. These move enough to switch, with readers that stall.
+ * Bulk through either data path, with readers that stall: the native engine's pipe fills and
+ * empties, the JS path pauses and resumes; no byte may be lost, doubled or reordered.
  */
-describe("bulk transfers: every byte intact once the relay reads into fixed buffers", () => {
-  let fx: Fixture;
+for (const dp of dataPathCases()) describe(`bulk transfers: every byte intact (${dp.name} data path)`, { skip: dp.skip }, () => {
   let relay: RunningRelay;
-  let close: () => Promise<void>;
-  before(async () => ({ fx, relay, close } = await suiteRelay()));
-  after(() => close());
+  before(async () => (relay = await relayOnPath(fx, dp, dp.name)));
+  after(() => relay.stop());
 
   const session = (tag: string) => pair(fx.party("0.user1", "1.user1", relay.address, tag), fx.party("1.user1", "0.user1", relay.address, tag));
 
@@ -60,8 +61,7 @@ describe("bulk transfers: every byte intact once the relay reads into fixed buff
     b.socket.end();
   });
 
-  // An HTTP/2 stream queues writes until nghttp2 sends them, so into one the relay rarely finds
-  // the moment to switch read paths; whichever it takes, nothing may be lost.
+  // A session with an HTTP/2 party always takes the JS path, whatever the TCP side is.
   it("into an HTTP/2 party, with a stalling reader", async () => {
     const [a, b] = await pair(fx.party("2.user1", "3.user1", relay.address, "to-h2"), { ...fx.party("3.user1", "2.user1", relay.address, "to-h2"), transport: "h2" });
     const x = crypto.randomBytes(16 * MiB + 5);

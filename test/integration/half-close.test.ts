@@ -1,19 +1,19 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
-import type { Fixture } from "../helpers/fixture";
-import { suiteRelay, type RunningRelay } from "../helpers/cli";
+import { makeFixture, type Fixture } from "../helpers/fixture";
+import type { RunningRelay } from "../helpers/cli";
+import { dataPathCases, relayOnPath } from "../helpers/data-paths";
 import { pair } from "../helpers/raw-party";
 import { readAll, sha256 } from "../helpers/streams";
 
-describe("half-close is forwarded: a FIN ends one direction only", () => {
-  let fx: Fixture;
+const fx: Fixture = makeFixture([["0", "user1"], ["1", "user1"]]);
+after(() => fx.cleanup());
+
+for (const dp of dataPathCases()) describe(`half-close is forwarded: a FIN ends one direction only (${dp.name} data path)`, { skip: dp.skip }, () => {
   let relay: RunningRelay;
-  let close: () => Promise<void>;
-  before(async () => ({ fx, relay, close } = await suiteRelay()));
-  after(async () => {
-    await close();
-  });
+  before(async () => (relay = await relayOnPath(fx, dp, dp.name)));
+  after(() => relay.stop());
 
   for (const closer of ["waiter (Mode 2)", "arriving party (Mode 1)"] as const) {
     it(`after the ${closer} finishes sending, the other side's reply still arrives in full`, async () => {

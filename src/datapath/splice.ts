@@ -1,23 +1,12 @@
 import type { Duplex } from "node:stream";
-import { readIntoFixedBuffer } from "./fixed-buffer-reads";
-import type { RawStream } from "./party";
+import { FLUSH_GRACE_MS, watchIdle, type RawStream, type SessionSplice, type SpliceEnd, type SpliceStats } from "./session-splice";
 
-export interface SpliceStats {
-  /** Bytes from a to b, and from b to a. */
-  aToB: number;
-  bToA: number;
-}
-
-export type SpliceEnd = "done" | "error" | "idle" | "closed";
-
-/** Bytes a direction carries before it gets its own fixed read buffer. */
-const BULK_BYTES = 1024 * 1024;
-
-/** After both directions ended: how long the last bytes may take to drain before the cut. */
-const FLUSH_GRACE_MS = 30_000;
+export type { SpliceEnd, SpliceStats };
 
 /**
- * Copies raw bytes both ways between two paired streams.
+ * The JavaScript data path: copies raw bytes both ways between two paired streams. It carries
+ * HTTP/2 streams, the party side's TLS sockets, and TCP sessions wherever the native splice(2)
+ * path (native-splice.ts) is unavailable or switched off.
  *
  * - Backpressure: when the destination's write() returns false the source is paused until
  *   'drain', so nothing buffers without bound in between.
@@ -27,7 +16,7 @@ const FLUSH_GRACE_MS = 30_000;
  * - The session is over when both directions have ended, either side errors or closes early,
  *   the idle timer fires, or `close()` is called.
  */
-export class Splice {
+export class Splice implements SessionSplice {
   readonly stats: SpliceStats = { aToB: 0, bToA: 0 };
   private endedDirections = 0;
   private closedSides = 0;
@@ -35,7 +24,6 @@ export class Splice {
   private idleTimer: NodeJS.Timeout | undefined;
   /** Cleared when the session ends: a pending timer would keep the whole session (buffers included) alive. */
   private flushGrace: NodeJS.Timeout | undefined;
-  private lastSeenBytes = -1;
 
   constructor(
     private readonly a: RawStream,
@@ -54,7 +42,7 @@ export class Splice {
         else if (++this.closedSides === 2) this.finish("done");
       });
     }
-    if (idleMs > 0) this.armIdle(idleMs);
+    if (idleMs > 0) this.idleTimer = watchIdle(() => this.stats.aToB + this.stats.bToA, idleMs, () => this.finish("idle"));
   }
 
   private direction(from: RawStream, to: Duplex, counter: keyof SpliceStats): void {
@@ -71,18 +59,10 @@ export class Splice {
       onEnd();
       return;
     }
-    // A direction that carries bulk switches to fixed-buffer reads (see fixed-buffer-reads.ts);
-    // an idle session keeps no read buffer at all.
-    let untilBulk = BULK_BYTES;
-    const onData = (chunk: Buffer) => {
+    src.on("data", (chunk: Buffer) => {
       this.stats[counter] += chunk.length;
-      if (!to.write(chunk)) return void src.pause();
-      if ((untilBulk -= chunk.length) <= 0 && to.writableLength === 0) {
-        untilBulk = Infinity;
-        if (readIntoFixedBuffer(src, to, (n) => (this.stats[counter] += n))) src.off("data", onData);
-      }
-    };
-    src.on("data", onData);
+      if (!to.write(chunk)) src.pause();
+    });
     to.on("drain", () => src.resume());
     src.on("end", onEnd);
     src.resume();
@@ -101,20 +81,6 @@ export class Splice {
     if (this.finished) return;
     this.flushGrace = setTimeout(() => this.finish("done"), FLUSH_GRACE_MS);
     this.flushGrace.unref();
-  }
-
-  private armIdle(idleMs: number): void {
-    // Activity is judged by the byte counters, checked a few times per period: no per-chunk
-    // timer resets on the data path.
-    const step = Math.max(50, Math.floor(idleMs / 4));
-    let quietFor = 0;
-    this.idleTimer = setInterval(() => {
-      const seen = this.stats.aToB + this.stats.bToA;
-      quietFor = seen === this.lastSeenBytes ? quietFor + step : 0;
-      this.lastSeenBytes = seen;
-      if (quietFor >= idleMs) this.finish("idle");
-    }, step);
-    this.idleTimer.unref();
   }
 
   close(): void {

@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as net from "node:net";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
-import { Splice, type SpliceEnd } from "../../../src/relay/splice";
+import { Splice, type SpliceEnd } from "../../../src/datapath/splice";
 
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as () => void;

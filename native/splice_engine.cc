@@ -1,0 +1,489 @@
+// frelay's zero-copy data path: paired TCP sessions moved socket → pipe → socket with splice(2).
+//
+// One engine per process: a single epoll thread carries every session (not the JS thread, not a
+// thread per session). JavaScript hands over two descriptors it has duplicated for the engine
+// (add), and from then on the engine owns them: it alone reads, writes, shuts down and closes
+// them. It tells JavaScript through one thread-safe function that events are waiting: a
+// direction's source reached its end, the session finished (both directions delivered and
+// shut), or failed (an errno and which side). Byte counters are atomics that
+// JavaScript reads at any time (stats), so logs and metrics see exact live figures. JavaScript
+// may also close a session at once (close): reload, revocation, stop, an operator's DELETE.
+//
+// Linux only (splice, epoll, eventfd). Built against Node-API only, so one binary loads on
+// every Node line that offers NAPI_VERSION.
+
+#include <napi.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+// Splices per direction per wake-up before the other sessions get their turn.
+constexpr int kTurnsPerWake = 16;
+// The byte count one splice from a socket asks for; the pipe bounds what it really takes.
+constexpr size_t kSpliceChunk = 1 << 20;
+constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+
+enum EventKind : uint32_t { kSourceEnded = 1, kFinished = 2, kFailed = 3 };
+
+struct Event {
+  uint32_t id;
+  uint32_t kind;
+  int32_t dir;    // kSourceEnded: the direction; kFailed: the side whose call failed (0 = a, 1 = b)
+  int32_t error;  // kFailed: errno
+  uint64_t aToB;
+  uint64_t bToA;
+};
+
+struct Direction {
+  int src = -1;
+  int dst = -1;
+  int pipeRead = -1;
+  int pipeWrite = -1;
+  size_t inPipe = 0;
+  std::string leftover;  // bytes JavaScript read before the hand-off, delivered first
+  size_t leftoverSent = 0;
+  bool sourceEnded = false;
+  bool shut = false;
+  std::atomic<uint64_t> bytes{0};
+};
+
+struct Session {
+  uint32_t id = 0;
+  int fd[2] = {-1, -1};
+  Direction dir[2];
+  // Held by whoever touches the descriptors: the engine thread for one turn, or JavaScript while
+  // it closes the session. Once `over`, the descriptors are closed and nobody touches them.
+  std::mutex busy;
+  bool over = false;
+  bool queued = false;
+};
+
+enum class Pump { kWait, kMore, kFailed };
+
+class Engine {
+ public:
+  static Engine& get() {
+    static Engine* engine = new Engine();  // lives as long as the process: its thread never stops
+    return *engine;
+  }
+
+  bool start(Napi::ThreadSafeFunction reporter, std::string* why) {
+    reporter_ = reporter;
+    epollFd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epollFd_ < 0) {
+      *why = std::string("epoll_create1: ") + strerror(errno);
+      return false;
+    }
+    std::thread([this] { run(); }).detach();
+    return true;
+  }
+
+  // Takes ownership of fdA and fdB (already duplicated for the engine) on success.
+  uint32_t add(int fdA, int fdB, std::string leftoverAToB, std::string leftoverBToA, std::string* why) {
+    auto s = std::make_shared<Session>();
+    s->fd[0] = fdA;
+    s->fd[1] = fdB;
+    s->dir[0].src = fdA;
+    s->dir[0].dst = fdB;
+    s->dir[0].leftover = std::move(leftoverAToB);
+    s->dir[1].src = fdB;
+    s->dir[1].dst = fdA;
+    s->dir[1].leftover = std::move(leftoverBToA);
+    // Not served before both descriptors are registered.
+    std::lock_guard<std::mutex> adding(s->busy);
+    {
+      std::lock_guard<std::mutex> lock(mapMutex_);
+      s->id = ++lastId_;
+      if (s->id == 0) s->id = ++lastId_;
+      sessions_[s->id] = s;
+    }
+    // Edge-triggered: a descriptor that is ready when added reports at once, so the first turn
+    // (leftover bytes included) needs no extra kick.
+    for (int side = 0; side < 2; side++) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      ev.data.u64 = s->id;
+      if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, s->fd[side], &ev) != 0) {
+        *why = std::string("epoll_ctl: ") + strerror(errno);
+        take(s->id);
+        s->over = true;
+        // The caller closes the descriptors; Node still holds the sockets, so a registration
+        // would outlive that close: take it out of epoll first.
+        if (side == 1) epoll_ctl(epollFd_, EPOLL_CTL_DEL, s->fd[0], nullptr);
+        return 0;
+      }
+    }
+    return s->id;
+  }
+
+  // Closes a session now, from JavaScript: waits for the engine's current turn on it (at most
+  // one turn), closes its descriptors and returns its final counts. False if the engine ended
+  // it first: then its end event is already queued.
+  bool closeNow(uint32_t id, uint64_t* aToB, uint64_t* bToA) {
+    std::shared_ptr<Session> s = take(id);
+    if (!s) return false;
+    std::lock_guard<std::mutex> lock(s->busy);
+    if (s->over) return false;
+    *aToB = s->dir[0].bytes.load();
+    *bToA = s->dir[1].bytes.load();
+    release(*s);
+    return true;
+  }
+
+  bool stats(uint32_t id, uint64_t* aToB, uint64_t* bToA) {
+    std::lock_guard<std::mutex> lock(mapMutex_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return false;
+    *aToB = it->second->dir[0].bytes.load(std::memory_order_relaxed);
+    *bToA = it->second->dir[1].bytes.load(std::memory_order_relaxed);
+    return true;
+  }
+
+  std::vector<Event> takeEvents() {
+    std::lock_guard<std::mutex> lock(eventsMutex_);
+    std::vector<Event> out;
+    out.swap(events_);
+    reportPending_ = false;
+    return out;
+  }
+
+ private:
+  void run() {
+    std::vector<epoll_event> ready(256);
+    std::deque<uint32_t> again;  // sessions whose turn ended with work left
+    for (;;) {
+      int n = epoll_wait(epollFd_, ready.data(), static_cast<int>(ready.size()), again.empty() ? -1 : 0);
+      if (n < 0 && errno != EINTR) return;
+      for (int i = 0; i < n; i++) serve(static_cast<uint32_t>(ready[i].data.u64), again);
+      for (size_t k = again.size(); k > 0; k--) {
+        uint32_t id = again.front();
+        again.pop_front();
+        serve(id, again, true);
+      }
+      flushEvents();
+    }
+  }
+
+  std::shared_ptr<Session> find(uint32_t id) {
+    std::lock_guard<std::mutex> lock(mapMutex_);
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? nullptr : it->second;
+  }
+
+  std::shared_ptr<Session> take(uint32_t id) {
+    std::lock_guard<std::mutex> lock(mapMutex_);
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return nullptr;
+    std::shared_ptr<Session> s = std::move(it->second);
+    sessions_.erase(it);
+    return s;
+  }
+
+  void serve(uint32_t id, std::deque<uint32_t>& again, bool requeued = false) {
+    std::shared_ptr<Session> s = find(id);
+    if (!s) return;  // an event left over from a session that ended earlier
+    std::lock_guard<std::mutex> lock(s->busy);
+    if (s->over) return;
+    if (requeued) s->queued = false;
+    bool more = false;
+    for (int d = 0; d < 2; d++) {
+      Pump r = pump(*s, d);
+      if (r == Pump::kFailed) return;
+      if (r == Pump::kMore) more = true;
+    }
+    if (s->dir[0].shut && s->dir[1].shut) {
+      end(*s, kFinished, 0, 0);
+      return;
+    }
+    if (more && !s->queued) {
+      s->queued = true;
+      again.push_back(id);
+    }
+  }
+
+  // Moves what is ready in one direction until the source has nothing more (EAGAIN: its EPOLLIN
+  // edge resumes us), the destination takes nothing more (EAGAIN: its EPOLLOUT edge resumes us),
+  // or the turn is used up. The pipe is the only buffer, so a stalled reader holds the sender
+  // back through TCP's own flow control.
+  Pump pump(Session& s, int d) {
+    Direction& dir = s.dir[d];
+    if (dir.shut) return Pump::kWait;
+    while (dir.leftoverSent < dir.leftover.size()) {
+      ssize_t n = send(dir.dst, dir.leftover.data() + dir.leftoverSent, dir.leftover.size() - dir.leftoverSent, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return Pump::kWait;
+        if (errno == EINTR) continue;
+        return fail(s, 1 - d, errno);
+      }
+      dir.leftoverSent += static_cast<size_t>(n);
+      dir.bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    }
+    if (!dir.leftover.empty()) {
+      std::string().swap(dir.leftover);
+      dir.leftoverSent = 0;
+    }
+    for (int turn = 0; turn < kTurnsPerWake; turn++) {
+      if (dir.inPipe > 0) {
+        ssize_t n = splice(dir.pipeRead, nullptr, dir.dst, nullptr, dir.inPipe, kSpliceFlags);
+        if (n < 0) {
+          if (errno == EAGAIN) return Pump::kWait;
+          if (errno == EINTR) continue;
+          return fail(s, 1 - d, errno);
+        }
+        dir.inPipe -= static_cast<size_t>(n);
+        dir.bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        continue;
+      }
+      if (dir.sourceEnded) {
+        // Everything read is delivered: pass the FIN on; the other direction goes on (half-close).
+        if (shutdown(dir.dst, SHUT_WR) != 0 && errno != ENOTCONN) return fail(s, 1 - d, errno);
+        dir.shut = true;
+        return Pump::kWait;
+      }
+      if (dir.pipeRead < 0) {
+        // Pipes are made when a direction first has bytes to carry: an idle session holds none.
+        char probe;
+        ssize_t peeked = recv(dir.src, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Pump::kWait;
+        if (peeked < 0 && errno == EINTR) continue;
+        if (peeked < 0) return fail(s, d, errno);
+        if (peeked > 0 && !openPipe(dir)) return fail(s, d, errno);
+        if (peeked == 0) {
+          dir.sourceEnded = true;
+          queueEvent({s.id, kSourceEnded, d, 0, 0, 0});
+          continue;
+        }
+      }
+      ssize_t n = splice(dir.src, nullptr, dir.pipeWrite, nullptr, kSpliceChunk, kSpliceFlags);
+      if (n == 0) {
+        dir.sourceEnded = true;
+        queueEvent({s.id, kSourceEnded, d, 0, 0, 0});
+        continue;
+      }
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+          // Nothing to read now, or the pipe's slots are full of partial pages: then the bytes
+          // in it go out first.
+          if (dir.inPipe == 0) return Pump::kWait;
+          continue;
+        }
+        return fail(s, d, errno);
+      }
+      dir.inPipe += static_cast<size_t>(n);
+    }
+    return Pump::kMore;
+  }
+
+  static bool openPipe(Direction& dir) {
+    int p[2];
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+    dir.pipeRead = p[0];
+    dir.pipeWrite = p[1];
+    return true;
+  }
+
+  Pump fail(Session& s, int side, int error) {
+    end(s, kFailed, side, error);
+    return Pump::kFailed;
+  }
+
+  // The engine ends a session (with `busy` held): the event is queued before the session leaves
+  // the table, so JavaScript, not finding it, knows its end is already on the way.
+  void end(Session& s, EventKind kind, int side, int error) {
+    queueEvent({s.id, kind, side, error, s.dir[0].bytes.load(), s.dir[1].bytes.load()});
+    take(s.id);
+    release(s);
+  }
+
+  // Closes everything the session holds. close() also takes the descriptors out of epoll: the
+  // engine holds the only references to these sockets.
+  static void release(Session& s) {
+    s.over = true;
+    for (int i = 0; i < 2; i++) {
+      Direction& dir = s.dir[i];
+      if (dir.pipeRead >= 0) close(dir.pipeRead);
+      if (dir.pipeWrite >= 0) close(dir.pipeWrite);
+      dir.pipeRead = dir.pipeWrite = -1;
+      close(s.fd[i]);
+      s.fd[i] = -1;
+    }
+  }
+
+  void queueEvent(const Event& e) {
+    std::lock_guard<std::mutex> lock(eventsMutex_);
+    events_.push_back(e);
+  }
+
+  // One call into JavaScript per batch of events; none while one is still pending.
+  void flushEvents() {
+    {
+      std::lock_guard<std::mutex> lock(eventsMutex_);
+      if (events_.empty() || reportPending_) return;
+      reportPending_ = true;
+    }
+    reporter_.NonBlockingCall();
+  }
+
+  int epollFd_ = -1;
+  std::mutex mapMutex_;
+  std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_;
+  uint32_t lastId_ = 0;
+  std::mutex eventsMutex_;
+  std::vector<Event> events_;
+  bool reportPending_ = false;
+  Napi::ThreadSafeFunction reporter_;
+};
+
+bool started = false;
+Napi::ThreadSafeFunction reporter;
+
+// start(onEvents): starts the engine thread once; onEvents() is called (no arguments) when
+// events are waiting, and reads them with takeEvents().
+Napi::Value Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (started) return env.Undefined();
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "start(onEvents)");
+  reporter = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "frelay-splice", 0, 1);
+  reporter.Unref(env);  // only open sessions keep the process alive (see ref)
+  std::string why;
+  if (!Engine::get().start(reporter, &why)) throw Napi::Error::New(env, why);
+  started = true;
+  return env.Undefined();
+}
+
+// takeEvents() → Float64Array of 6 numbers per event: id, kind, direction or side, errno,
+// bytes a→b, bytes b→a.
+Napi::Value TakeEvents(const Napi::CallbackInfo& info) {
+  std::vector<Event> events = Engine::get().takeEvents();
+  Napi::Float64Array flat = Napi::Float64Array::New(info.Env(), events.size() * 6);
+  for (size_t i = 0; i < events.size(); i++) {
+    const Event& e = events[i];
+    double* row = flat.Data() + i * 6;
+    row[0] = e.id;
+    row[1] = e.kind;
+    row[2] = e.dir;
+    row[3] = e.error;
+    row[4] = static_cast<double>(e.aToB);
+    row[5] = static_cast<double>(e.bToA);
+  }
+  return flat;
+}
+
+// The socket must be a connected TCP socket whose two ends are the ports JavaScript sees.
+bool isTheSocket(int fd, int localPort, int remotePort) {
+  sockaddr_storage local{}, remote{};
+  socklen_t ll = sizeof local, rl = sizeof remote;
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM) return false;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0) return false;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &rl) != 0) return false;
+  auto port = [](const sockaddr_storage& a) -> int {
+    if (a.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+    if (a.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port);
+    return -1;
+  };
+  return port(local) == localPort && port(remote) == remotePort;
+}
+
+std::string bytesOf(const Napi::Value& v) {
+  if (!v.IsBuffer()) return std::string();
+  Napi::Buffer<char> b = v.As<Napi::Buffer<char>>();
+  return std::string(b.Data(), b.Length());
+}
+
+// add(fdA, localPortA, remotePortA, fdB, localPortB, remotePortB, leftoverAToB, leftoverBToA)
+// → session id. Checks that each descriptor is the socket JavaScript means, duplicates both
+// (the engine's own references), and starts moving bytes. Throws, owning nothing, on failure.
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!started) throw Napi::Error::New(env, "engine not started");
+  int dup[2] = {-1, -1};
+  for (int side = 0; side < 2; side++) {
+    int fd = info[side * 3].As<Napi::Number>().Int32Value();
+    int lp = info[side * 3 + 1].As<Napi::Number>().Int32Value();
+    int rp = info[side * 3 + 2].As<Napi::Number>().Int32Value();
+    if (fd < 0 || !isTheSocket(fd, lp, rp)) {
+      if (dup[0] >= 0) close(dup[0]);
+      throw Napi::Error::New(env, "descriptor does not match the socket");
+    }
+    dup[side] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup[side] < 0) {
+      std::string why = std::string("dup: ") + strerror(errno);
+      if (dup[0] >= 0) close(dup[0]);
+      throw Napi::Error::New(env, why);
+    }
+  }
+  std::string why;
+  uint32_t id = Engine::get().add(dup[0], dup[1], bytesOf(info[6]), bytesOf(info[7]), &why);
+  if (id == 0) {
+    close(dup[0]);
+    close(dup[1]);
+    throw Napi::Error::New(env, why);
+  }
+  return Napi::Number::New(env, id);
+}
+
+// close(id) → [a→b, b→a] once closed, or undefined if the session had already ended (its end
+// event is then waiting in takeEvents()).
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t aToB = 0, bToA = 0;
+  if (!Engine::get().closeNow(info[0].As<Napi::Number>().Uint32Value(), &aToB, &bToA)) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, static_cast<double>(aToB)));
+  out.Set(1u, Napi::Number::New(env, static_cast<double>(bToA)));
+  return out;
+}
+
+// stats(id) → [a→b, b→a], or undefined once the session is over.
+Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t aToB = 0, bToA = 0;
+  if (!Engine::get().stats(info[0].As<Napi::Number>().Uint32Value(), &aToB, &bToA)) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, static_cast<double>(aToB)));
+  out.Set(1u, Napi::Number::New(env, static_cast<double>(bToA)));
+  return out;
+}
+
+// While sessions are open the engine keeps the event loop alive, so their events are heard.
+Napi::Value Ref(const Napi::CallbackInfo& info) {
+  if (started) {
+    if (info[0].ToBoolean().Value()) reporter.Ref(info.Env());
+    else reporter.Unref(info.Env());
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("start", Napi::Function::New(env, Start));
+  exports.Set("add", Napi::Function::New(env, Add));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("takeEvents", Napi::Function::New(env, TakeEvents));
+  exports.Set("stats", Napi::Function::New(env, Stats));
+  exports.Set("ref", Napi::Function::New(env, Ref));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(frelay_splice, Init)
