@@ -5,12 +5,16 @@ import { dialRelay } from "../../src/client/connect";
 import type { Fixture } from "./fixture";
 import { BASE_CONFIG } from "./fixture";
 import { REPO_ROOT, startForeground, type RunningRelay } from "./cli";
+import { NO_SKIP } from "./require-tool";
 
 /** The two data paths a paired TCP session can take, as config.json selects them. */
 export interface DataPathCase {
   readonly name: "native" | "js";
   readonly config: { native_splice: "auto" | "off" };
-  /** Why this case cannot run here; never under FRELAY_CI_NO_SKIP=1, where a missing addon fails. */
+  /**
+   * Why this case cannot run here. Never under FRELAY_CI_NO_SKIP=1: there the native suite
+   * runs and its first test fails, naming the path the relay took and why.
+   */
   readonly skip: string | false;
 }
 
@@ -29,7 +33,7 @@ export function nativeAddonMissing(): string | false {
 export function dataPathCases(): DataPathCase[] {
   const missing = nativeAddonMissing();
   return [
-    { name: "native", config: { native_splice: "auto" }, skip: process.env["FRELAY_CI_NO_SKIP"] === "1" ? false : missing },
+    { name: "native", config: { native_splice: "auto" }, skip: NO_SKIP ? false : missing },
     { name: "js", config: { native_splice: "off" }, skip: false },
   ];
 }
