@@ -7,6 +7,7 @@ import { RecordGate } from "../transport/record-gate";
 import { JsonObjectScanner, MAX_REQUEST_BYTES } from "../transport/request";
 import type { Duplex } from "node:stream";
 import { dialRelayH2 } from "./h2-connect";
+import { peerNameMismatch } from "./peer-name";
 import { relayNameCheck, relayServername } from "./relay-name";
 import { DEFAULT_TIMEOUT_MS, type ConnectOptions, type RelayedConnection } from "./options";
 import type { PartySettings } from "./settings";
@@ -174,7 +175,7 @@ function peerGone(streams: readonly Duplex[], dest: string, reject: (err: Error)
  */
 export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const wrongPeer = (cert: tls.PeerCertificate) => tls.checkServerIdentity(opts.dest, cert);
+    const wrongPeer = (cert: tls.PeerCertificate) => peerNameMismatch(opts.dest, cert);
     if (mode === 2) {
       const socket = tls.connect({
         socket: raw,
