@@ -1,11 +1,20 @@
 import os
 import stat
+import subprocess
 import unittest
 
 from frelay_party.contexts import _as_file
 from frelay_party.settings import PemValue
 
-KEY = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+def _fresh_key():
+    # Made at run time: the repository holds no key material, not even a test's.
+    return subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout
+
+
+KEY = _fresh_key()
 
 
 class KeyCopies(unittest.TestCase):
