@@ -19,6 +19,13 @@ export interface DialedRelay {
   /** Paused, its first unread bytes put back: attach a reader, then resume() (TLS does both). */
   socket: net.Socket;
   mode: 1 | 2;
+  /**
+   * The relay had already ended the TCP stream (the peer's FIN: usually the peer died at once)
+   * when the reply was read. The socket has emitted its 'end' and will not again; the bytes the
+   * peer sent before it are in `rest`, not put back. Writing may still work.
+   */
+  ended: boolean;
+  rest: Buffer;
   /** performance.now() when the request was written and when the reply completed. */
   requestedAt: number;
   repliedAt: number;
@@ -34,7 +41,15 @@ export async function connect(opts: ConnectOptions): Promise<RelayedConnection> 
   const { carrier, mode, discard, release } =
     opts.transport === "h2"
       ? await dialRelayH2(opts, relayAddress(opts.relay)).then((d) => ({ carrier: d.stream as Duplex, mode: d.mode, discard: () => d.session.destroy(), release: () => d.session.close() }))
-      : await dialRelay(opts).then((d) => ({ carrier: d.socket as Duplex, mode: d.mode, discard: () => d.socket.destroy(), release: () => undefined }));
+      : await dialRelay(opts).then((d) => {
+          // The peer's FIN before any end-to-end byte: no TLS handshake can complete (each side
+          // must write until it does), so it is gone, and its end will not be signalled again.
+          if (d.ended) {
+            d.socket.destroy();
+            throw peerGoneError(opts.dest);
+          }
+          return { carrier: d.socket as Duplex, mode: d.mode, discard: () => d.socket.destroy(), release: () => undefined };
+        });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ClientError("FRELAY_ERR_CONNECT", `no end-to-end TLS with ${opts.dest} before the deadline`)), Math.max(0, deadline - Date.now()));
@@ -122,15 +137,17 @@ export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
       // unread in the gate: the first bytes of the end-to-end TLS.
       outer.once("end", () => {
         if (mode === undefined) return fail(new ClientError("FRELAY_ERR_PEER", "relay closed the connection without a reply (its log says why, e.g. a revoked or unknown certificate)"));
+        const ended = gate.tcpEnded;
         const leftover = gate.detach();
         outer.destroy();
-        if (leftover.length > 0) raw.unshift(leftover);
+        // After its 'end' a socket refuses unshift(); the bytes travel beside it instead.
+        if (leftover.length > 0 && !ended) raw.unshift(leftover);
         if (done) return;
         done = true;
         clearTimeout(timer);
         raw.off("close", onClose);
         raw.removeAllListeners("error");
-        resolve({ socket: raw, mode, requestedAt, repliedAt });
+        resolve({ socket: raw, mode, requestedAt, repliedAt, ended, rest: ended ? leftover : Buffer.alloc(0) });
       });
     });
   });
@@ -155,6 +172,10 @@ function parseReply(text: string): { mode: 1 | 2 } | { refused: ClientError } {
   return { refused: new RefusalError(reply.Code, typeof reply.Error === "string" && reply.Error ? reply.Error : "no reason given") };
 }
 
+function peerGoneError(dest: string): ClientError {
+  return new ClientError("FRELAY_ERR_PEER", `${dest} closed the connection right after pairing, before the end-to-end TLS handshake (it exited, or refused this party's certificate)`);
+}
+
 /**
  * The peer went away between the pairing and the end of the end-to-end handshake (it died, or
  * refused our certificate): the relay ends our connection too. A TLS server socket whose
@@ -162,7 +183,7 @@ function parseReply(text: string): { mode: 1 | 2 } | { refused: ClientError } {
  * (A rejection after the handshake resolved is ignored.)
  */
 function peerGone(streams: readonly Duplex[], dest: string, reject: (err: Error) => void): void {
-  const gone = () => reject(new ClientError("FRELAY_ERR_PEER", `${dest} closed the connection right after pairing, before the end-to-end TLS handshake (it exited, or refused this party's certificate)`));
+  const gone = () => reject(peerGoneError(dest));
   for (const s of streams) {
     s.once("end", gone);
     s.once("close", gone);

@@ -166,6 +166,14 @@ export class RecordGate extends Duplex {
     this.notBefore = notBefore;
   }
 
+  /**
+   * TCP delivered its end (the other side's FIN) while this gate was attached: the socket has
+   * already emitted 'end' and will never emit it again, so whoever takes it over must be told.
+   */
+  get tcpEnded(): boolean {
+    return this.rawEnded;
+  }
+
   /** Unhooks from TCP (left paused) and returns the bytes never given to TLS. */
   detach(): Buffer {
     this.phase = "detached";
