@@ -130,7 +130,7 @@ async function idleMemory(wanted: number): Promise<{ kbPerPair: number; rssMiB: 
     }
     for (const h of holders) {
       const r = await order(h, "check");
-      if (r["checkError"]) throw new Error(`an idle pair no longer carries bytes: ${String(r["checkError"])}`);
+      if (r["checkError"]) throw new Error(`an idle pair no longer carries bytes: ${JSON.stringify(r["checkError"])}`);
     }
     const established = pairs - errors;
     return { kbPerPair: ((points[1]! - points[0]!) / (pairs - Math.floor(pairs / 2))) * 1.024, rssMiB: points[1]! / 1024, established, errors, ...(firstError ? { firstError } : {}), ...(cappedBy ? { cappedBy } : {}) };

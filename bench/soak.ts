@@ -151,14 +151,15 @@ async function main(): Promise<void> {
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   console.log(`soak: ${MINUTES} min, ${WORKERS} workers, reload every ${RELOAD_EVERY_MS / 1000} s; relay pid ${pid}`);
 
-  const sampler = setInterval(async () => {
+  const sample = async () => {
     const st = JSON.parse((await runCli(["status", "--json", "-c", fx.configFile])).stdout || "{}") as Record<string, number>;
     const mem = await relayMemory(metricsUrl).catch(() => ({ heapUsedMiB: -1, externalMiB: -1, largeObjectsMiB: -1 }));
     const point = { minute: Math.round((Date.now() - started) / 6000) / 10, rssMiB: Math.round(rssKb(pid) / 1024), ...mem, sessions: st["active_sessions"] ?? -1, served: totals.sessions + totals.hangups };
     memory.push(point);
     console.log(`  ${point.minute} min: RSS ${point.rssMiB} MiB, heap ${point.heapUsedMiB} MiB, external ${point.externalMiB} MiB, ${point.sessions} active sessions, ${totals.sessions} done, ${(totals.bytes / 2 ** 30).toFixed(2)} GiB, ${[...errors.values()].reduce((x, y) => x + y, 0)} errors`);
     if (snapshots && memory.length === 4) void heapSnapshot(pid, "early");
-  }, Math.max(10_000, (MINUTES * 60_000) / 20));
+  };
+  const sampler = setInterval(() => void sample(), Math.max(10_000, (MINUTES * 60_000) / 20));
 
   let flip = false;
   const reloader = setInterval(() => {

@@ -150,12 +150,12 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
   const crl = status["crl"] as { path: string; state: string; text: string } | null | undefined;
   io.out(
     [
-      `frelay is running (pid ${status["pid"]}, version ${status["version"]}, up ${formatUptime(Number(status["uptime_s"]))})`,
-      `  config:      ${status["config"]}`,
+      `frelay is running (pid ${String(status["pid"])}, version ${String(status["version"])}, up ${formatUptime(Number(status["uptime_s"]))})`,
+      `  config:      ${String(status["config"])}`,
       `  listeners:   ${(status["listeners"] as string[]).join(", ")}`,
-      `  waiting:     ${status["waiting"]}`,
-      `  sessions:    ${status["active_sessions"]} active, ${status["connections"]} connections`,
-      `  bytes:       ${status["bytes_relayed"]} relayed`,
+      `  waiting:     ${String(status["waiting"])}`,
+      `  sessions:    ${String(status["active_sessions"])} active, ${String(status["connections"])} connections`,
+      `  bytes:       ${String(status["bytes_relayed"])} relayed`,
       `  data path:   ${dataPathLine(status["data_path"] as { path: string; reason?: string } | undefined)}`,
       `  last reload: ${reload ? `${reload.ok ? reload.message : "FAILED, " + reload.message} at ${reload.at}` : "none"}`,
       ...((status["pending_restart"] as string[] | undefined) ?? []).map((p) => `  NEEDS RESTART: ${p}`),

@@ -1,7 +1,8 @@
 /** Where commands write: injectable so the CLI can be driven in-process. */
 export interface Output {
-  out(line: string): void;
-  err(line: string): void;
+  // Function properties, not methods: commands pass `io.err` on as a plain callback.
+  out: (line: string) => void;
+  err: (line: string) => void;
 }
 
 export const consoleOutput: Output = {

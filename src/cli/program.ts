@@ -10,6 +10,8 @@ import { cmdRouteAdd, cmdRouteLs, cmdRouteRm } from "./route-commands";
 import { VERSION } from "../version";
 
 type Action = () => number | Promise<number>;
+/** The flags a command function takes (commander hands them over untyped): its parameter N. */
+type Flags<F extends (...args: never[]) => unknown, N extends number> = Parameters<F>[N];
 
 /**
  * Builds the command tree. Each action *returns* an exit code; the caller maps thrown errors
@@ -33,7 +35,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
     .option("--force", "replace existing keys, certificates and config")
     .option("--from-flock <certs>", "adopt a Flock fr-adm certs folder as it lies: write config.json for it, with routes between each user's parties")
-    .action((o) => setResult(() => (o.fromFlock ? cmdInitFromFlock(cfg(), o.fromFlock, o, io) : cmdInit(cfg(), o, io))));
+    .action((o: Flags<typeof cmdInit, 1> & { fromFlock?: string }) => setResult(() => (o.fromFlock ? cmdInitFromFlock(cfg(), o.fromFlock, o, io) : cmdInit(cfg(), o, io))));
 
   const cert = program.command("cert").description("make and revoke certificates");
   cert
@@ -41,7 +43,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .description("create a user's CA (signs that user's end-to-end certificates)")
     .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
     .option("--force", "replace an existing user CA")
-    .action((user: string, o) => setResult(() => cmdCertUser(cfg(), user, o, io)));
+    .action((user: string, o: Flags<typeof cmdCertUser, 2>) => setResult(() => cmdCertUser(cfg(), user, o, io)));
   cert
     .command("party <party>")
     .description("create a party's relay certificate, end-to-end certificate and party.env")
@@ -51,7 +53,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("--user-ca-dir <dir>", "folder holding the user's ca.pem and ca.key (default: certs/users/<user>/)")
     .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
     .option("--force", "replace existing files")
-    .action((party: string, o) => setResult(() => cmdCertParty(cfg(), party, o, io)));
+    .action((party: string, o: Flags<typeof cmdCertParty, 2>) => setResult(() => cmdCertParty(cfg(), party, o, io)));
   cert
     .command("revoke [identity]")
     .description("revoke every relay certificate issued to an identity, or one by --serial (adds them to the CRL)")

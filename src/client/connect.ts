@@ -40,7 +40,7 @@ export async function connect(opts: ConnectOptions): Promise<RelayedConnection> 
   const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const { carrier, mode, discard, release } =
     opts.transport === "h2"
-      ? await dialRelayH2(opts, relayAddress(opts.relay)).then((d) => ({ carrier: d.stream as Duplex, mode: d.mode, discard: () => d.session.destroy(), release: () => d.session.close() }))
+      ? await dialRelayH2(opts, relayAddress(opts.relay)).then((d) => ({ carrier: d.stream, mode: d.mode, discard: () => d.session.destroy(), release: () => d.session.close() }))
       : await dialRelay(opts).then((d) => {
           // The peer's FIN before any end-to-end byte: no TLS handshake can complete (each side
           // must write until it does), so it is gone, and its end will not be signalled again.
@@ -48,7 +48,7 @@ export async function connect(opts: ConnectOptions): Promise<RelayedConnection> 
             d.socket.destroy();
             throw peerGoneError(opts.dest);
           }
-          return { carrier: d.socket as Duplex, mode: d.mode, discard: () => d.socket.destroy(), release: () => undefined };
+          return { carrier: d.socket, mode: d.mode, discard: () => d.socket.destroy(), release: () => undefined };
         });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -73,13 +73,8 @@ export async function connect(opts: ConnectOptions): Promise<RelayedConnection> 
  * put back, ready for the end-to-end TLS (or, in the benchmark, for raw bytes).
  */
 export function dialRelay(opts: ConnectOptions): Promise<DialedRelay> {
-  let addr: { host: string; port: number };
-  try {
-    addr = relayAddress(opts.relay);
-  } catch (err) {
-    return Promise.reject(err);
-  }
   return new Promise((resolve, reject) => {
+    const addr = relayAddress(opts.relay); // a usage error thrown here rejects the promise
     const raw = net.connect({ host: addr.host, port: addr.port, allowHalfOpen: true, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     raw.setNoDelay(true);
     let done = false;

@@ -84,7 +84,7 @@ export function issueCertificate(req: CertRequest): KeyAndCert {
   if (req.issuer) {
     const issuerCert = forge.pki.certificateFromPem(req.issuer.certPem);
     cert.setIssuer(issuerCert.subject.attributes);
-    signingKey = forge.pki.privateKeyFromPem(req.issuer.keyPem) as forge.pki.rsa.PrivateKey;
+    signingKey = forge.pki.privateKeyFromPem(req.issuer.keyPem);
     const exts = extensionsFor(req);
     const ski = issuerCert.getExtension("subjectKeyIdentifier") as { subjectKeyIdentifier?: string } | null;
     if (ski?.subjectKeyIdentifier) {

@@ -51,9 +51,9 @@ interface Handshake {
   /** The client's address for logs: the TCP peer, or what a PROXY header says. */
   remote: string;
   /** Logs handshake_failed and drops the connection. */
-  fail(reason: string): void;
+  fail: (reason: string) => void;
   /** The handshake phase is over (request read, or HTTP/2 adopted): stops the clock, frees the slot. */
-  done(): void;
+  done: () => void;
 }
 
 const ignore = (): void => undefined;

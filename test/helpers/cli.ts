@@ -59,8 +59,8 @@ export async function startForeground(configFile: string, nodeArgs: string[] = [
   const events: Record<string, unknown>[] = [];
   const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
   let stderr = "";
-  proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-  readline.createInterface({ input: proc.stdout! }).on("line", (line) => {
+  proc.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+  readline.createInterface({ input: proc.stdout }).on("line", (line) => {
     let e: Record<string, unknown>;
     try {
       e = JSON.parse(line) as Record<string, unknown>;
@@ -121,7 +121,7 @@ export function runningRelayAt(address: string): RunningRelay | undefined {
 }
 
 /** A fixture plus a foreground relay on it, for one suite: `({ fx, relay, close } = await suiteRelay())`. */
-export async function suiteRelay(configOverrides?: Record<string, unknown>): Promise<{ fx: import("./fixture").Fixture; relay: RunningRelay; close(): Promise<void> }> {
+export async function suiteRelay(configOverrides?: Record<string, unknown>): Promise<{ fx: import("./fixture").Fixture; relay: RunningRelay; close: () => Promise<void> }> {
   const { makeFixture } = await import("./fixture");
   const fx = makeFixture();
   if (configOverrides) fx.writeConfig(configOverrides);

@@ -26,7 +26,7 @@ export class WireTap {
       let tap: WireTap | undefined;
       const timer = setTimeout(() => reject(new Error("the wire tap did not start within 10s")), 10000);
       proc.once("exit", (code) => reject(new Error(`the wire tap exited with ${code}`)));
-      readline.createInterface({ input: proc.stdout! }).on("line", (line) => {
+      readline.createInterface({ input: proc.stdout }).on("line", (line) => {
         const m = JSON.parse(line) as { listening?: number; conn?: number; seq?: number; ns?: string; data?: string };
         if (m.listening !== undefined) {
           clearTimeout(timer);

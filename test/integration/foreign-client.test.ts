@@ -22,7 +22,7 @@ function pythonParty(fx: Fixture, identity: string, dest: string, relay: string,
   child.stdin.end(input);
   const out = readAll(child.stdout, 30000);
   return new Promise((resolve, reject) => {
-    child.on("close", (code) => out.then((o) => resolve({ out: o, stderr, code }), reject));
+    child.on("close", (code) => void out.then((o) => resolve({ out: o, stderr, code }), reject));
   });
 }
 

@@ -3,7 +3,7 @@ import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { connect, type ConnectOptions, type RelayedConnection } from "../../src/client/connect";
+import { connect, type RelayedConnection } from "../../src/client/connect";
 import type { Fixture } from "../helpers/fixture";
 import { freePort, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { missing, renderContrib, runServer, type RunningServer } from "../helpers/fronts";
@@ -63,7 +63,7 @@ describe("behind HTTP/2 fronts that terminate TLS (fronting.address, h2c)", () =
   after(() => close());
 
   const throughFront = (port: number, identity: string, dest: string): Promise<RelayedConnection> =>
-    connect({ ...fx.party(identity, dest, `127.0.0.1:${port}`), transport: "h2", path: "/frelay", timeoutMs: 20000 } as ConnectOptions);
+    connect({ ...fx.party(identity, dest, `127.0.0.1:${port}`), transport: "h2", path: "/frelay", timeoutMs: 20000 });
   const direct = (identity: string, dest: string, transport: "stream" | "h2" = "stream") =>
     connect({ ...fx.party(identity, dest, relay.address), transport, timeoutMs: 20000 });
 

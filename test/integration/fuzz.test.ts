@@ -96,7 +96,7 @@ function runCase(port: number, cred: { ca: string; cert: string; key: string }, 
 
 /** Runs `fn` over `items` with at most `width` at a time. */
 async function pool<T, R>(items: T[], width: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(Array.from({ length: width }, async () => {
     while (next < items.length) {

@@ -131,7 +131,7 @@ describe("HTTP/2 transport: direct ALPN h2 and h2c fronting", () => {
     await new Promise((r) => sock.once("secureConnect", r));
     assert.equal(sock.alpnProtocol, "flock/1");
     sock.write(JSON.stringify({ DestParty: "2.user1" }));
-    assert.equal(JSON.parse((await readAll(sock)).toString()).Code, 403);
+    assert.equal((JSON.parse((await readAll(sock)).toString()) as { Code: number }).Code, 403);
   });
 });
 

@@ -27,7 +27,7 @@ function tlsAttempt(port: number, opts: tls.ConnectionOptions): Promise<string> 
     let outcome = "closed";
     s.on("secureConnect", () => s.write(JSON.stringify({ DestParty: "1.user1" })));
     s.on("data", (c: Buffer) => (outcome = `data:${c.toString()}`));
-    s.on("error", (e) => (outcome = `error:${e.message}`));
+    s.on("error", (e: Error) => (outcome = `error:${e.message}`));
     s.on("close", () => resolve(outcome));
   });
 }

@@ -76,7 +76,7 @@ describe("operations: metrics, logs, graceful stop", () => {
       const answer = readAll(waiter);
       const t0 = Date.now();
       relay.proc.kill("SIGTERM");
-      assert.equal(JSON.parse((await answer).toString()).Code, 503);
+      assert.equal((JSON.parse((await answer).toString()) as { Code: number }).Code, 503);
       // Still flowing during the drain.
       await delay(300);
       a.socket.write("during drain");

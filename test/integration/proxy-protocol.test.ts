@@ -31,14 +31,14 @@ describe("proxy_protocol: a PROXY v1/v2 header before TLS names the real client"
   it("v2 (with TLVs and CRC32C): the request is served and the log shows the proxied address", async () => {
     const alpn = Buffer.concat([Buffer.from([0x01, 0x00, 0x08]), Buffer.from("http/1.1")]);
     const answer = await throughProxy(relay.port, fx.party("0.user1", "2.user1", relay.address), v2({ tlvs: [alpn], crc: true }));
-    assert.equal(JSON.parse(answer).Code, 403);
+    assert.equal((JSON.parse(answer) as { Code: number }).Code, 403);
     const refused = await relay.waitFor((e) => e["event"] === "refused" && e["identity"] === "0.user1");
     assert.equal(refused["remote"], "203.0.113.7:12345");
   });
 
   it("v1: likewise", async () => {
     const answer = await throughProxy(relay.port, fx.party("1.user1", "2.user1", relay.address), Buffer.from("PROXY TCP4 198.51.100.9 127.0.0.1 4444 6000\r\n"));
-    assert.equal(JSON.parse(answer).Code, 403);
+    assert.equal((JSON.parse(answer) as { Code: number }).Code, 403);
     const refused = await relay.waitFor((e) => e["event"] === "refused" && e["identity"] === "1.user1");
     assert.equal(refused["remote"], "198.51.100.9:4444");
   });

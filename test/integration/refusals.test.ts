@@ -83,7 +83,7 @@ describe("refusals: one TLS record {Mode:0,Code,Error} and a close", () => {
     await relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === "split");
     // The hand-driven party leaves after its reply, so the peer's end-to-end TLS cannot finish.
     const peer = connect({ ...fx.party("1.user1", "0.user1", relay.address, "split"), timeoutMs: 10000 }).catch(() => undefined);
-    assert.equal(JSON.parse(await answer).Mode, 2);
+    assert.equal((JSON.parse(await answer) as { Mode: number }).Mode, 2);
     await peer;
   });
 
@@ -118,11 +118,13 @@ async function rawExchangeInPieces(s: ReturnType<Fixture["party"]>, pieces: stri
     const sock = tls.connect({ host: "127.0.0.1", port, ca: s.relayCa, cert: s.relayCert, key: s.relayKey });
     let text = "";
     sock.on("error", reject);
-    sock.on("secureConnect", async () => {
-      for (const p of pieces) {
-        await new Promise<void>((r) => sock.write(p, () => r()));
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    sock.on("secureConnect", () => {
+      void (async () => {
+        for (const p of pieces) {
+          await new Promise<void>((r) => sock.write(p, () => r()));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
     });
     // Only the reply record is read: the socket is dropped at the first data.
     sock.on("data", (c: Buffer) => {

@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import { connect, type RelayedConnection } from "../../src/client/connect";
 import { BASE_CONFIG, type Fixture } from "../helpers/fixture";
 import { freePort, runCli, suiteRelay, type RunningRelay } from "../helpers/cli";
@@ -146,7 +147,7 @@ describe("reload: a new config applies without a restart; a broken one changes n
     assert.match(fs.readFileSync(logFile, "utf8"), /"event":"reload"/);
     assert.equal(relay.proc.exitCode, null, "still running");
     const inspector = await new Promise<boolean>((resolve) => {
-      const s = require("node:net").connect(9229, "127.0.0.1");
+      const s = net.connect(9229, "127.0.0.1");
       s.on("connect", () => (s.destroy(), resolve(true)));
       s.on("error", () => resolve(false));
     });

@@ -23,7 +23,7 @@ async function socketPair(): Promise<[net.Socket, net.Socket]> {
  * Runs a session to its end through `play` and returns a weak reference to its Splice; nothing
  * else of it is kept. `how` is how the session ended.
  */
-async function finishedSession(play: (a: net.Socket, b: net.Socket, peerA: net.Socket, peerB: net.Socket) => Promise<void>): Promise<{ ref: WeakRef<Splice>; how: SpliceEnd }> {
+async function finishedSession(play: (a: net.Socket, b: net.Socket, peerA: net.Socket, peerB: net.Socket) => void | Promise<void>): Promise<{ ref: WeakRef<Splice>; how: SpliceEnd }> {
   const [a, peerA] = await socketPair();
   const [b, peerB] = await socketPair();
   let resolveEnd: (how: SpliceEnd) => void = () => undefined;
@@ -50,7 +50,7 @@ async function collected(ref: WeakRef<object>): Promise<boolean> {
  */
 describe("a finished splice can be collected at once", () => {
   it("after both directions end and both sides close", async () => {
-    const { ref, how } = await finishedSession(async (_a, _b, peerA, peerB) => {
+    const { ref, how } = await finishedSession((_a, _b, peerA, peerB) => {
       for (const p of [peerA, peerB]) {
         p.resume();
         p.on("end", () => p.end());
