@@ -78,7 +78,7 @@ describe("pidfile and log file: stop and status never touch a process that is no
     // The shell's child exits at once; the shell becomes `sleep` and never collects it.
     const parent = spawn("sh", ["-c", 'sleep 0 & echo $!; exec sleep 60'], { stdio: ["ignore", "pipe", "ignore"] });
     others.push(parent);
-    const zombie = Number(await new Promise<string>((r) => readline.createInterface({ input: parent.stdout! }).once("line", r)));
+    const zombie = Number(await new Promise<string>((r) => readline.createInterface({ input: parent.stdout }).once("line", r)));
     const deadline = Date.now() + 10_000;
     const stateOf = () => fs.readFileSync(`/proc/${zombie}/stat`, "utf8").split(") ")[1]![0];
     while (stateOf() !== "Z") {
@@ -88,8 +88,9 @@ describe("pidfile and log file: stop and status never touch a process that is no
     fs.writeFileSync(pidfile(), `${zombie}\n${startTimeOf(zombie)}\n`);
     const status = await cli("status", "--json");
     assert.equal(status.code, 1, status.stdout);
-    assert.equal(JSON.parse(status.stdout).state, "dead");
-    assert.match(JSON.parse(status.stdout).stale, /zombie/);
+    const report = JSON.parse(status.stdout) as { state: string; stale: string };
+    assert.equal(report.state, "dead");
+    assert.match(report.stale, /zombie/);
     const stop = await cli("stop");
     assert.equal(stop.code, 0);
     assert.match(stop.stdout, /removed stale pidfile .*zombie/);
@@ -106,7 +107,7 @@ describe("pidfile and log file: stop and status never touch a process that is no
     // The name an attacker could predict before: .<pidfile>.<pid>.tmp, planted before the relay gets there.
     fs.symlinkSync(victim, path.join(fx.dir, `.frelay.pid.${child.pid}.tmp`));
     await new Promise<void>((resolve, reject) => {
-      readline.createInterface({ input: child.stdout! }).on("line", (l) => l.includes('"event":"ready"') && resolve());
+      readline.createInterface({ input: child.stdout }).on("line", (l) => l.includes('"event":"ready"') && resolve());
       child.once("exit", (code) => reject(new Error(`relay exited with ${code}`)));
     });
     assert.equal(fs.readFileSync(victim, "utf8"), "precious\n");
