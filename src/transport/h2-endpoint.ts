@@ -26,7 +26,7 @@ export interface StreamOrigin {
 export interface H2Routing<C> {
   /** The path prefix, e.g. "/frelay". */
   path: string;
-  originOf(context: C, headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]): StreamOrigin;
+  originOf: (context: C, headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]) => StreamOrigin;
 }
 
 const MiB = 1024 * 1024;
@@ -85,7 +85,7 @@ export class H2Endpoint<C = StreamOrigin> {
     if (isTls) (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
     // 'session' fires synchronously inside emit('connection'): that is how the session learns
     // what was decided at accept.
-    const validTo = isTls ? (socket as tls.TLSSocket).getPeerX509Certificate()?.validTo : undefined;
+    const validTo = isTls ? socket.getPeerX509Certificate()?.validTo : undefined;
     this.adopting = { context, notAfter: validTo === undefined ? undefined : Date.parse(validTo), socket };
     let session: http2.ServerHttp2Session | undefined;
     this.server.once("session", (s) => (session = s));
