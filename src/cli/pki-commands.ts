@@ -123,7 +123,7 @@ export function cmdRevoke(configFile: string, identity: string | undefined, opts
   }
   const caDir = opts.relayCaDir ? path.resolve(opts.relayCaDir) : undefined;
   const r = opts.serial !== undefined ? revokeSerial(certsDirOf(configFile), opts.serial, caDir) : revokeParty(certsDirOf(configFile), identity as string, caDir);
-  const who = identity ?? ("identity" in r && r.identity ? r.identity : "unknown identity");
+  const who: string = identity ?? ("identity" in r && typeof r.identity === "string" && r.identity ? r.identity : "unknown identity");
   for (const s of r.added) io.out(`revoked ${who} serial ${s} in ${rel(r.crl)}`);
   for (const s of r.already) io.out(`already revoked: ${who} serial ${s}`);
   io.out("a running relay applies it when it sees the file change, or on frelay reload");

@@ -59,7 +59,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .description("revoke every relay certificate issued to an identity, or one by --serial (adds them to the CRL)")
     .option("--serial <hex>", "revoke the relay certificate with this serial number instead")
     .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
-    .action((identity: string | undefined, o) => setResult(() => cmdRevoke(cfg(), identity, o, io)));
+    .action((identity: string | undefined, o: Flags<typeof cmdRevoke, 2>) => setResult(() => cmdRevoke(cfg(), identity, o, io)));
   cert
     .command("crl")
     .description("manage the CRL")
@@ -67,7 +67,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .description("re-sign the CRL with the same entries and a new nextUpdate")
     .option("--days <n>", "days until the new nextUpdate (default 365)")
     .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
-    .action((o) => setResult(() => cmdCrlRenew(cfg(), o, io)));
+    .action((o: Flags<typeof cmdCrlRenew, 1>) => setResult(() => cmdCrlRenew(cfg(), o, io)));
 
   program
     .command("check")

@@ -197,7 +197,7 @@ export function parseCrl(crlPem: string): ParsedCrl {
   const crl = asn1.fromDer(block.body);
   const [tbs, alg, sig] = crl.value as forge.asn1.Asn1[];
   if (!tbs || !alg || !sig || !Array.isArray(tbs.value)) throw new Error("not a CRL");
-  const fields = tbs.value as forge.asn1.Asn1[];
+  const fields = tbs.value;
   // version is optional (present in v2); then signature, issuer, thisUpdate, [nextUpdate], [revoked], [extensions].
   let i = fields[0]?.type === asn1.Type.INTEGER ? 1 : 0;
   i += 2; // signature algorithm, issuer

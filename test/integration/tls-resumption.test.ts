@@ -120,7 +120,7 @@ describe("TLS session resumption on the direct listener", { timeout: 120_000 }, 
     const s = fx.party("0.user1", "1.user1", relay.address);
     for (const version of ["TLSv1.3", "TLSv1.2"] as const) {
       const before = relay.events.length;
-      const resumed = await dial(s, { version, session: sessions.get(version) as Buffer });
+      const resumed = await dial(s, { version, session: sessions.get(version) });
       assert.equal(resumed.reused, true, `${version}: tickets survive a reload that keeps the CA`);
       const reply = await request(resumed.sock, "1.user1");
       assert.equal(reply, "", "no reply: the connection is dropped at the handshake");
