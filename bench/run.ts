@@ -166,7 +166,8 @@ async function main(): Promise<void> {
   // The same relay forced onto its JavaScript data path, measured beside the native one.
   const brJs = await startBenchRelay({ native_splice: "off" }, OPEN_FILES);
   const dataPath = br.relay.events.find((e) => e["event"] === "data_path");
-  console.log(`frelay data path: ${String(dataPath?.["path"])}${dataPath?.["reason"] ? ` (${String(dataPath["reason"])})` : ""}`);
+  const dataPathReason = dataPath?.["reason"];
+  console.log(`frelay data path: ${String(dataPath?.["path"])}${typeof dataPathReason === "string" && dataPathReason ? ` (${dataPathReason})` : ""}`);
   let tag = 0;
   const makers: Record<Path, PairMaker> = {
     direct: () => sink.pair(),

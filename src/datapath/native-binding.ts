@@ -20,6 +20,8 @@ export function spliceBinding(): { binding: SpliceBinding } | { reason: string }
   if (loaded) return loaded;
   if (process.platform !== "linux") return (loaded = { reason: `splice(2) needs Linux, this is ${process.platform}` });
   try {
+    // A compiled addon at a path known only at run time has no import form; require is how Node loads it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = { binding: require(ADDON) as SpliceBinding };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

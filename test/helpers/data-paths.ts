@@ -23,6 +23,8 @@ export function nativeAddonMissing(): string | false {
   const addon = path.join(REPO_ROOT, "build", "Release", "frelay_splice.node");
   if (!fs.existsSync(addon)) return "the native addon is not built (npm install builds it where a C++ compiler, make and python3 exist)";
   try {
+    // A compiled addon has no import form; require is how Node loads it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(addon);
     return false;
   } catch (err) {
