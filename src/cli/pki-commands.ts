@@ -7,7 +7,7 @@ import { crlFreshness } from "../pki/crl-freshness";
 import { CERT_MODE, writeNewFile } from "../pki/files";
 import { createParty, createUserCa, initRelayPki, renewCrl, revokeParty, revokeSerial } from "../pki/operations";
 import { readFlockTree } from "../pki/flock-import";
-import { FileError, FrelayError } from "../errors";
+import { FileError, UsageError } from "../errors";
 import type { Output } from "./output";
 
 export const EXAMPLE_CONFIG = path.join(__dirname, "..", "..", "..", "config.example.json");
@@ -119,7 +119,7 @@ export function cmdCertParty(
 
 export function cmdRevoke(configFile: string, identity: string | undefined, opts: { relayCaDir?: string; serial?: string }, io: Output): number {
   if ((identity === undefined) === (opts.serial === undefined)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", "name what to revoke: frelay cert revoke <identity>, or frelay cert revoke --serial <hex>");
+    throw new UsageError("name what to revoke: frelay cert revoke <identity>, or frelay cert revoke --serial <hex>");
   }
   const caDir = opts.relayCaDir ? path.resolve(opts.relayCaDir) : undefined;
   const r = opts.serial !== undefined ? revokeSerial(certsDirOf(configFile), opts.serial, caDir) : revokeParty(certsDirOf(configFile), identity as string, caDir);
@@ -133,7 +133,7 @@ export function cmdRevoke(configFile: string, identity: string | undefined, opts
 export function cmdCrlRenew(configFile: string, opts: { relayCaDir?: string; days?: string }, io: Output): number {
   const days = opts.days === undefined ? undefined : Number(opts.days);
   if (days !== undefined && !(Number.isInteger(days) && days >= 1 && days <= 3650)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `--days ${opts.days} is not a whole number of days from 1 to 3650`);
+    throw new UsageError(`--days ${opts.days} is not a whole number of days from 1 to 3650`);
   }
   const r = renewCrl(certsDirOf(configFile), opts.relayCaDir ? path.resolve(opts.relayCaDir) : undefined, days);
   io.out(`renewed ${rel(r.crl)}: ${r.entries} revoked, next update ${r.nextUpdate.toISOString()}`);

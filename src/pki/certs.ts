@@ -1,7 +1,7 @@
 import * as crypto from "node:crypto";
 import * as net from "node:net";
 import forge from "node-forge";
-import { FrelayError } from "../errors";
+import { PkiError, UsageError } from "../errors";
 
 /**
  * The only module that speaks node-forge: key pairs, CA and leaf certificates, CRLs.
@@ -193,10 +193,10 @@ export function buildCrl(ca: KeyAndCert, revoked: readonly RevokedEntry[], opts:
 export function parseCrl(crlPem: string): ParsedCrl {
   const { asn1 } = forge;
   const block = forge.pem.decode(crlPem).find((b) => b.type === "X509 CRL");
-  if (!block) throw new Error("no X509 CRL block");
+  if (!block) throw new PkiError("no X509 CRL block");
   const crl = asn1.fromDer(block.body);
   const [tbs, alg, sig] = crl.value as forge.asn1.Asn1[];
-  if (!tbs || !alg || !sig || !Array.isArray(tbs.value)) throw new Error("not a CRL");
+  if (!tbs || !alg || !sig || !Array.isArray(tbs.value)) throw new PkiError("not a CRL");
   const fields = tbs.value;
   // version is optional (present in v2); then signature, issuer, thisUpdate, [nextUpdate], [revoked], [extensions].
   let i = fields[0]?.type === asn1.Type.INTEGER ? 1 : 0;
@@ -204,7 +204,7 @@ export function parseCrl(crlPem: string): ParsedCrl {
   const isTime = (f: forge.asn1.Asn1 | undefined) => f !== undefined && (f.type === asn1.Type.UTCTIME || f.type === asn1.Type.GENERALIZEDTIME);
   const readTime = (f: forge.asn1.Asn1) => (f.type === asn1.Type.UTCTIME ? asn1.utcTimeToDate(f.value as string) : asn1.generalizedTimeToDate(f.value as string));
   const thisField = fields[i++];
-  if (!isTime(thisField)) throw new Error("CRL without thisUpdate");
+  if (!isTime(thisField)) throw new PkiError("CRL without thisUpdate");
   const thisUpdate = readTime(thisField as forge.asn1.Asn1);
   let nextUpdate: Date | undefined;
   if (isTime(fields[i])) nextUpdate = readTime(fields[i++] as forge.asn1.Asn1);
@@ -213,7 +213,7 @@ export function parseCrl(crlPem: string): ParsedCrl {
   if (list && list.tagClass === asn1.Class.UNIVERSAL && list.type === asn1.Type.SEQUENCE) {
     for (const entry of list.value as forge.asn1.Asn1[]) {
       const [serial, date] = entry.value as forge.asn1.Asn1[];
-      if (!serial || serial.type !== asn1.Type.INTEGER) throw new Error("CRL entry without a serial");
+      if (!serial || serial.type !== asn1.Type.INTEGER) throw new PkiError("CRL entry without a serial");
       entries.push({
         serial: forge.util.bytesToHex(serial.value as string).toUpperCase().replace(/^0+(?=.)/, ""),
         date: (date && isTime(date) ? readTime(date) : thisUpdate).toISOString(),
@@ -247,7 +247,7 @@ export function crlSignedBy(crl: ParsedCrl, caPem: string): boolean {
 
 export function assertBits(n: number): KeyBits {
   if ((KEY_BITS as readonly number[]).includes(n)) return n as KeyBits;
-  throw new FrelayError("FRELAY_ERR_USAGE", `--bits ${n} is not supported (use 2048, 3072 or 4096)`);
+  throw new UsageError(`--bits ${n} is not supported (use 2048, 3072 or 4096)`);
 }
 
 /** Serials listed in a PEM CRL, upper-case hex without leading zeros. */

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { FrelayError } from "../errors";
+import { FileError } from "../errors";
 
 /**
  * Writes a file that must not already exist (unless `force`), creating it with its final mode
@@ -20,7 +20,7 @@ export function writeNewFile(file: string, data: string, mode: number, force: bo
     fs.writeFileSync(file, data, { mode, flag: "wx" });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new FrelayError("FRELAY_ERR_EXISTS", `${file} already exists (use --force to replace it)`);
+      throw new FileError("FRELAY_ERR_EXISTS", `${file} already exists (use --force to replace it)`);
     }
     throw err;
   }
@@ -39,7 +39,7 @@ export function readText(file: string, what: string): string {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable (check its permissions)" : `cannot be read (${code})`;
-    throw new FrelayError("FRELAY_ERR_FILE", `${what}: ${file} ${why}`);
+    throw new FileError("FRELAY_ERR_FILE", `${what}: ${file} ${why}`, { cause: err });
   }
 }
 

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { parseHostPort } from "../config/address";
-import { FrelayError } from "../errors";
+import { FileError, FrelayError, PkiError, UsageError } from "../errors";
 import { buildCrl, commonNameOf, crlSignedBy, issueCertificate, parseCrl, serialOf, type KeyAndCert, type KeyBits, type ParsedCrl, type RevokedEntry } from "./certs";
 import { CERT_MODE, KEY_MODE, readText, writeAtomic, writeNewFile } from "./files";
 import { isIdentity, isLabel, isUserName, normalizeSerial } from "./identity";
@@ -24,7 +24,7 @@ function writePair(files: RelayCaFiles, pair: KeyAndCert, force: boolean): void 
 
 function loadPair(files: RelayCaFiles, what: string, hint: string): KeyAndCert {
   if (!exists(files.key) || !exists(files.cert)) {
-    throw new FrelayError("FRELAY_ERR_PKI", `${what} not found at ${files.cert} and ${files.key} (${hint})`);
+    throw new PkiError(`${what} not found at ${files.cert} and ${files.key} (${hint})`);
   }
   return { certPem: readText(files.cert, what), keyPem: readText(files.key, what) };
 }
@@ -44,7 +44,7 @@ export function initRelayPki(opts: InitOptions): string[] {
   const newCa = opts.force || !exists(caFiles.key);
   if (newCa) {
     if (!opts.force && exists(caFiles.cert)) {
-      throw new FrelayError("FRELAY_ERR_EXISTS", `${caFiles.cert} exists without its key ${caFiles.key} (restore the key, or use --force to make a new CA)`);
+      throw new FileError("FRELAY_ERR_EXISTS", `${caFiles.cert} exists without its key ${caFiles.key} (restore the key, or use --force to make a new CA)`);
     }
     ca = issueCertificate({ commonName: "frelay relay CA", usage: "ca", days: CA_DAYS, bits: opts.bits });
     writePair(caFiles, ca, opts.force);
@@ -79,7 +79,7 @@ export function initRelayPki(opts: InitOptions): string[] {
 
 export function createUserCa(certsDir: string, user: string, bits: KeyBits, force: boolean): string[] {
   if (!isUserName(user)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `user name "${user}" is not valid (use DNS labels: letters, digits and '-', 1-63 characters each)`);
+    throw new UsageError(`user name "${user}" is not valid (use DNS labels: letters, digits and '-', 1-63 characters each)`);
   }
   const files = userCaFiles(userCaDir(certsDir, user));
   const ca = issueCertificate({ commonName: `frelay user CA ${user}`, usage: "ca", days: CA_DAYS, bits });
@@ -101,11 +101,11 @@ export interface PartyOptions {
 
 export function createParty(opts: PartyOptions): PartyResult {
   if (!isLabel(opts.party)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `party name "${opts.party}" is not valid (use one DNS label: letters, digits and '-', 1-63 characters)`);
+    throw new UsageError(`party name "${opts.party}" is not valid (use one DNS label: letters, digits and '-', 1-63 characters)`);
   }
   const identity = `${opts.party}.${opts.user}`;
   if (!isUserName(opts.user) || !isIdentity(identity)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `user name "${opts.user}" is not valid (use DNS labels: letters, digits and '-', 1-63 characters each)`);
+    throw new UsageError(`user name "${opts.user}" is not valid (use DNS labels: letters, digits and '-', 1-63 characters each)`);
   }
   const relayAddress = checkRelayAddress(opts.relayAddress);
   const relayCa = loadPair(relayCaFiles(opts.relayCaDir ?? opts.certsDir), "relay CA", "run frelay init, or pass --relay-ca-dir");
@@ -113,7 +113,7 @@ export function createParty(opts: PartyOptions): PartyResult {
   const files = partyFiles(opts.certsDir, identity);
   if (!opts.force) {
     for (const f of [files.relayKey, files.relayCert, files.partyKey, files.partyCert, files.env]) {
-      if (exists(f)) throw new FrelayError("FRELAY_ERR_EXISTS", `${f} already exists (use --force to replace it)`);
+      if (exists(f)) throw new FileError("FRELAY_ERR_EXISTS", `${f} already exists (use --force to replace it)`);
     }
   }
   // The certificate being replaced may have leaked (that is often why it is replaced): it is
@@ -163,7 +163,7 @@ export function checkRelayAddress(text: string): string {
   const a = parseHostPort(text);
   const hostOk = typeof a !== "string" && a.kind === "tcp" && (net.isIP(a.host) !== 0 || (a.host.length <= 253 && a.host.split(".").every(isLabel)));
   if (!hostOk || typeof a === "string") {
-    throw new FrelayError("FRELAY_ERR_USAGE", `--relay ${JSON.stringify(text)} is not host:port (write e.g. relay.example.com:6000 or [2001:db8::1]:6000)`);
+    throw new UsageError(`--relay ${JSON.stringify(text)} is not host:port (write e.g. relay.example.com:6000 or [2001:db8::1]:6000)`);
   }
   return a.text;
 }
@@ -177,6 +177,7 @@ export function shellQuote(value: string): string {
 export function partyEnv(values: Record<string, string>): string {
   const lines = ["# frelay party settings: (set -a; . ./party.env; DEST=<peer> frelay connect)"];
   for (const [name, value] of Object.entries(values)) {
+    // The names are fixed in code: a bad one is a bug here, not something a user can fix.
     if (!/^[A-Z_][A-Z0-9_]*$/.test(name)) throw new Error(`not a shell variable name: ${name}`);
     lines.push(`${name}=${shellQuote(value.trimEnd())}`);
   }
@@ -210,7 +211,7 @@ function readJsonList<T>(file: string, what: string): T[] {
   } catch (err) {
     if (err instanceof FrelayError) throw err;
   }
-  throw new FrelayError("FRELAY_ERR_PKI", `${what}: ${file} is not a JSON list (restore it from a backup)`);
+  throw new PkiError(`${what}: ${file} is not a JSON list (restore it from a backup)`);
 }
 
 function recordIssued(certsDir: string, identity: string, certPem: string): void {
@@ -250,10 +251,10 @@ function mergedRevocations(certsDir: string, ca: KeyAndCert): RevokedRecord[] {
   try {
     parsed = parseCrl(readText(crl, "CRL"));
   } catch {
-    throw new FrelayError("FRELAY_ERR_PKI", `${crl} is not a CRL (move it aside; "frelay cert crl renew" writes a new one from revoked.json)`);
+    throw new PkiError(`${crl} is not a CRL (move it aside; "frelay cert crl renew" writes a new one from revoked.json)`);
   }
   if (!crlSignedBy(parsed, ca.certPem)) {
-    throw new FrelayError("FRELAY_ERR_PKI", `${crl} is not signed by the relay CA (move it aside, or pass the CA that signed it with --relay-ca-dir)`);
+    throw new PkiError(`${crl} is not signed by the relay CA (move it aside, or pass the CA that signed it with --relay-ca-dir)`);
   }
   for (const e of parsed.entries) {
     if (!list.some((r) => normalizeSerial(r.serial) === e.serial)) list.push(e);
@@ -276,7 +277,7 @@ export interface RevokeResult {
 /** Revokes every relay certificate ever issued to `identity` (the ledger, plus its current relay.pem). */
 export function revokeParty(certsDir: string, identity: string, relayCaDir?: string): RevokeResult {
   if (!isIdentity(identity)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `"${identity}" is not an identity (use <party>.<user>, e.g. 0.user1)`);
+    throw new UsageError(`"${identity}" is not an identity (use <party>.<user>, e.g. 0.user1)`);
   }
   const serials = new Set(readJsonList<IssuedEntry>(issuedListFile(certsDir), "list of issued certificates").filter((e) => e.identity === identity).map((e) => normalizeSerial(e.serial)));
   const files = partyFiles(certsDir, identity);
@@ -284,7 +285,7 @@ export function revokeParty(certsDir: string, identity: string, relayCaDir?: str
   if (exists(files.relayCert) || serials.size === 0) {
     const certPem = readText(files.relayCert, `relay certificate of ${identity}`);
     if (commonNameOf(certPem) !== identity) {
-      throw new FrelayError("FRELAY_ERR_PKI", `${files.relayCert} is not the relay certificate of ${identity}`);
+      throw new PkiError(`${files.relayCert} is not the relay certificate of ${identity}`);
     }
     serials.add(normalizeSerial(serialOf(certPem)));
   }
@@ -296,7 +297,7 @@ export function revokeParty(certsDir: string, identity: string, relayCaDir?: str
 export function revokeSerial(certsDir: string, serialHex: string, relayCaDir?: string): RevokeResult & { identity?: string } {
   const hex = serialHex.replace(/^(serial=|0x)/i, "").replace(/:/g, "");
   if (!/^[0-9A-Fa-f]{1,40}$/.test(hex)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `--serial ${serialHex} is not a hex serial number (copy it from "openssl x509 -noout -serial -in relay.pem")`);
+    throw new UsageError(`--serial ${serialHex} is not a hex serial number (copy it from "openssl x509 -noout -serial -in relay.pem")`);
   }
   const serial = normalizeSerial(hex);
   const identity = readJsonList<IssuedEntry>(issuedListFile(certsDir), "list of issued certificates").find((e) => normalizeSerial(e.serial) === serial)?.identity;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
+import * as errors from "../../../src/errors";
 import { RefusalCode } from "../../../src/relay/party";
 import { REPO_ROOT } from "../../helpers/cli";
 
@@ -48,4 +49,25 @@ test("every refusal status the relay sends is in docs/errors.md's table", { time
   for (const status of Object.values(RefusalCode)) {
     assert.match(text, new RegExp(`^\\| ${status} \\|`, "m"), `docs/errors.md has no row for refusal status ${status}`);
   }
+});
+
+test("every error class the library exports is a FrelayError and is named in docs/errors.md", { timeout: 30_000 }, () => {
+  const text = fs.readFileSync(ERRORS_MD, "utf8");
+  const classes = Object.entries(errors).filter(([, v]) => typeof v === "function" && /^[A-Z]/.test(v.name));
+  assert.ok(classes.length > 1, "src/errors.ts exports its classes");
+  for (const [name, cls] of classes) {
+    assert.ok(cls === errors.FrelayError || (cls as { prototype: unknown }).prototype instanceof errors.FrelayError, `${name} does not extend FrelayError`);
+    assert.match(text, new RegExp(`\\b${name}\\b`), `docs/errors.md does not name the class ${name}`);
+  }
+});
+
+// A thrown error says its area by its class (UsageError, PkiError, ...). The bare base class is
+// built only where a code arrives from the daemon over IPC or the control socket and is passed on.
+const PASSES_ON_DAEMON_CODES = new Set(["src/cli/daemon-commands.ts", "src/cli/route-commands.ts"]);
+
+test("src/ throws the FrelayError subclass of each area, never the bare base class", { timeout: 30_000 }, () => {
+  const bare = sourceFiles(path.join(REPO_ROOT, "src"))
+    .map((file) => path.relative(REPO_ROOT, file))
+    .filter((rel) => !PASSES_ON_DAEMON_CODES.has(rel) && fs.readFileSync(path.join(REPO_ROOT, rel), "utf8").includes("new FrelayError("));
+  assert.deepEqual(bare, [], `use the subclass for the area (UsageError, ConfigError, FileError, PkiError, DaemonError, ClientError) in: ${bare.join(", ")}`);
 });
