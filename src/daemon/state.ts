@@ -3,7 +3,7 @@ import * as tls from "node:tls";
 import type { RelayConfig } from "../config/load";
 import type { RelayPolicy } from "../relay/relay";
 import { RouteTable } from "../relay/routes";
-import type { TransportState } from "../transport/direct-listener";
+import type { TransportState } from "../transport/transport-state";
 import { TrustedProxies } from "../transport/fronted-identity";
 
 /** Everything built from one config: made whole before it is swapped in, never mutated. */

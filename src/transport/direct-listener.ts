@@ -1,60 +1,15 @@
 import * as net from "node:net";
-import * as tls from "node:tls";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
-import { turnedAway, type Relay } from "../relay/relay";
-import { RefusalCode } from "../relay/party";
-import { verifiedPeer } from "./peer-identity";
+import type { Relay } from "../relay/relay";
 import { addressKey, formatHostPort } from "../config/address";
 import { AddressSlots } from "./address-slots";
 import { parseProxyHeader } from "./proxy-protocol";
-import { RecordGate } from "./record-gate";
 import { peekAlpn } from "./client-hello";
-import { RequestScanner } from "./request";
-import { StreamParty, sendRefusal } from "./stream-party";
 import { bindServer } from "./bind";
-import type { TrustedProxies } from "./fronted-identity";
+import { DirectRequestReader, type Handshake } from "./direct-request-reader";
 import type { H2Endpoint } from "./h2-endpoint";
-import type { H2TimeBounds } from "./h2-session-bounds";
-
-/** What the listeners need from the current config; swapped whole on reload. */
-export interface TransportState {
-  readonly secureContext: tls.SecureContext;
-  readonly handshakeMs: number;
-  /** How long an HTTP/2 connection may last and sit without a stream. */
-  readonly h2: H2TimeBounds;
-  readonly maxConnections: number;
-  readonly maxHandshakesPerAddress: number;
-  /** A PROXY protocol v1/v2 header comes before TLS (TLS-passthrough fronts). */
-  readonly proxyProtocol: boolean;
-  /** The fronts whose PROXY header is believed; other peers are closed at accept. */
-  readonly proxyProtocolFrom: TrustedProxies;
-  /** For certificates a front forwards: verified by the relay against its own CA and CRL. */
-  readonly caPem: string;
-  readonly isRevoked: (serial: string) => boolean;
-  readonly fronting?: { readonly path: string; readonly clientCertHeader: string; readonly clientAddressHeader: string; readonly trusted: TrustedProxies };
-}
-
-/**
- * ALPN: h2 when the client offers it; otherwise the client's own first choice is echoed, because
- * Node would otherwise abort a handshake with no common protocol, and docs/protocol.md ("Transports") makes anything but
- * h2 (or no ALPN at all) the stream protocol.
- */
-function chooseAlpn({ protocols }: { protocols: string[] }): string | undefined {
-  return protocols.includes("h2") ? "h2" : protocols[0];
-}
-
-/** One connection before its request: the deadline, the per-address slot, and how it fails. */
-interface Handshake {
-  readonly raw: net.Socket;
-  readonly st: TransportState;
-  /** The client's address for logs: the TCP peer, or what a PROXY header says. */
-  remote: string;
-  /** Logs handshake_failed and drops the connection. */
-  fail: (reason: string) => void;
-  /** The handshake phase is over (request read, or HTTP/2 adopted): stops the clock, frees the slot. */
-  done: () => void;
-}
+import type { TransportState } from "./transport-state";
 
 const ignore = (): void => undefined;
 
@@ -65,27 +20,31 @@ const KEEPALIVE_MS = 60_000;
 const HARD_CAP_FACTOR = 1.25;
 
 /**
- * The direct listener (docs/protocol.md, "The stream protocol"): mutual TLS, the request, and the hand-off to the relay.
- * Every connection gets `timeouts.handshake` to finish TLS and its request; handshakes run
- * concurrently, so a silent or slow client holds up no one else.
+ * The direct listener (docs/protocol.md, "The stream protocol"): accepts connections and holds
+ * them to the limits (max_connections, handshakes per address, trusted PROXY headers), then hands
+ * each to the request reader (direct-request-reader.ts) for mutual TLS, the request and the
+ * hand-off to the relay. Every connection gets `timeouts.handshake` to finish TLS and its
+ * request; handshakes run concurrently, so a silent or slow client holds up no one else.
  */
 export class DirectListener {
   private readonly server: net.Server;
   private readonly connections = new Set<net.Socket>();
   /** Connections per client address that are still in their handshake (see onConnection). */
   private readonly handshaking = new AddressSlots();
+  private readonly reader: DirectRequestReader;
 
   constructor(
     private readonly relay: Relay,
     private readonly state: () => TransportState,
     private readonly log: Logger,
-    private readonly h2: H2Endpoint,
+    h2: H2Endpoint,
     /** Connections open on the other listeners (fronting): limits.max_connections counts them all. */
     private readonly othersOpen: () => number = () => 0,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, (raw) => this.onConnection(raw));
     // EMFILE and friends at accept time arrive here; the listener keeps running.
     this.server.on("error", (err) => this.log.error("listener_error", { error: describe(err) }));
+    this.reader = new DirectRequestReader(relay, h2, (st) => this.connectionCount + this.othersOpen() > st.maxConnections);
   }
 
   /** Open party connections, counting those the native data path holds (Node has no socket for them). */
@@ -153,7 +112,7 @@ export class DirectListener {
       return releaseSlot !== undefined;
     };
     // The ClientHello says which TLS this connection gets (see client-hello.ts).
-    const afterHello = (hello: { alpn: string[] }, bytes: Buffer) => (hello.alpn.includes("h2") ? this.startNativeTls(hs, bytes) : this.startTls(hs, bytes));
+    const afterHello = (hello: { alpn: string[] }, bytes: Buffer) => (hello.alpn.includes("h2") ? this.reader.startNativeTls(hs, bytes) : this.reader.startTls(hs, bytes));
     const ended = () => hs.fail("closed before its TLS handshake");
     if (!st.proxyProtocol) {
       if (admit(peerAddress)) readUntil(raw, Buffer.alloc(0), peekAlpn, afterHello, ended);
@@ -187,83 +146,6 @@ export class DirectListener {
     raw.setNoDelay(true);
     // A peer that vanishes without a FIN (power loss, NAT state dropped) is found by the kernel.
     raw.setKeepAlive(true, KEEPALIVE_MS);
-  }
-
-  /**
-   * HTTP/2 (the client offered h2): Node's TLS runs natively on the TCP socket, with no JS
-   * stream in the data path. Nothing is ever handed back to raw TCP on this path.
-   */
-  private startNativeTls(hs: Handshake, initial: Buffer): void {
-    const { raw, st, fail } = hs;
-    if (initial.length > 0) raw.unshift(initial); // the TLSSocket reads these first
-    const tlsSocket = new tls.TLSSocket(raw, this.serverTlsOptions(st));
-    tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
-    tlsSocket.once("secure", () => {
-      const peer = verifiedPeer(tlsSocket, st.isRevoked);
-      if (!peer.ok) return fail(peer.reason);
-      if (tlsSocket.alpnProtocol !== "h2") return fail(`offered h2 but negotiated ${String(tlsSocket.alpnProtocol)}`);
-      hs.done();
-      this.h2.adopt(tlsSocket, { peer, remote: hs.remote });
-    });
-  }
-
-  private serverTlsOptions(st: TransportState): tls.TLSSocketOptions {
-    return {
-      isServer: true,
-      secureContext: st.secureContext,
-      requestCert: true,
-      rejectUnauthorized: false, // checked in verifiedPeer(), which fails closed
-      ALPNCallback: chooseAlpn,
-    };
-  }
-
-  /** Mutual TLS over the connection (after any PROXY header), then the request or HTTP/2. */
-  private startTls(hs: Handshake, initial: Buffer): void {
-    const { raw, st, fail, remote } = hs;
-    const gate = new RecordGate(raw, undefined, initial);
-    const tlsSocket = new tls.TLSSocket(gate, this.serverTlsOptions(st));
-    gate.on("error", (err: Error) => fail(describe(err)));
-    tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
-    tlsSocket.on("end", () => fail("closed before sending its request"));
-
-    tlsSocket.once("secure", () => {
-      const peer = verifiedPeer(tlsSocket, st.isRevoked);
-      if (!peer.ok) return fail(peer.reason);
-      if (tlsSocket.alpnProtocol === "h2") {
-        // HTTP/2 lives inside this TLS for good: no hand-off, so the gate just streams. (Only
-        // a client whose hello could not be read here gets h2 this way: see client-hello.ts.)
-        hs.done();
-        tlsSocket.removeAllListeners("end");
-        gate.stream();
-        this.h2.adopt(tlsSocket, { peer, remote });
-        return;
-      }
-      const scanner = new RequestScanner();
-      const onData = (chunk: Buffer) => {
-        const r = scanner.push(chunk);
-        if (r.kind === "incomplete") return;
-        hs.done();
-        tlsSocket.off("data", onData);
-        tlsSocket.removeAllListeners("end");
-        if (r.kind === "error") {
-          const reply = (code: number, reason: string) => sendRefusal(raw, tlsSocket, gate, code, reason);
-          this.relay.refusals.refuse(reply, { remote, transport: "stream", identity: peer.identity }, RefusalCode.badRequest, r.reason);
-          return;
-        }
-        const request = { identity: peer.identity, dest: r.dest, tag: r.tag, remote, transport: "stream" as const, certSerial: peer.serial };
-        const party = new StreamParty(request, raw, tlsSocket, gate, (p, why) => {
-          this.relay.refusals.refuse((code, reason) => p.refuse(code, reason), turnedAway(request), RefusalCode.badRequest, `protocol violation: ${why}`);
-        });
-        if (party.isSettled) return; // it broke the protocol while being built
-        if (this.connectionCount + this.othersOpen() > st.maxConnections) {
-          const reason = `relay is at its connection limit (${st.maxConnections}); retry later`;
-          this.relay.refusals.refuse((code, why) => party.refuse(code, why), turnedAway(request), RefusalCode.tooMany, reason);
-          return;
-        }
-        this.relay.submit(party);
-      };
-      tlsSocket.on("data", onData);
-    });
   }
 }
 

@@ -5,7 +5,7 @@ import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
 import { bindWithAccess, type SocketAccess } from "./unix-socket";
-import type { TransportState } from "./direct-listener";
+import type { TransportState } from "./transport-state";
 import { AddressSlots } from "./address-slots";
 import { fronted, type TrustedProxies } from "./fronted-identity";
 import { H2Endpoint, type StreamOrigin } from "./h2-endpoint";
