@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import { dialRelayH2 } from "./h2-connect";
 import { peerNameMismatch } from "./peer-name";
 import { relayNameCheck, relayServername } from "./relay-name";
+import { tlsServerCarrier } from "./tls-server-carrier";
 import { DEFAULT_TIMEOUT_MS, type ConnectOptions, type RelayedConnection } from "./options";
 import type { PartySettings } from "./settings";
 
@@ -207,7 +208,7 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
       peerGone([raw, socket], opts.dest, reject);
       return;
     }
-    const socket = new tls.TLSSocket(raw, {
+    const socket = new tls.TLSSocket(tlsServerCarrier(raw), {
       isServer: true,
       secureContext: tls.createSecureContext({ ca: opts.userCa, cert: opts.partyCert, key: opts.partyKey, minVersion: "TLSv1.2" }),
       requestCert: true,
