@@ -6,8 +6,11 @@ import { loadConfig, readDaemonPaths } from "../config/load";
 import { controlRequest } from "../daemon/control-client";
 import { isSameProcess, readPidfile, removePidfile } from "../daemon/pidfile";
 import { runService } from "../daemon/service";
-import { DaemonError, FileError, FrelayError, describe, type FrelayErrorCode } from "../errors";
+import { DaemonError, FileError, FrelayError, UsageError, describe, type FrelayErrorCode } from "../errors";
 import type { Output } from "./output";
+import type { ClusterStatus } from "../cluster/cluster-node";
+import { clusterStatusLines, workerStatusLines } from "./cluster-commands";
+import { workerCount } from "../cluster/workers";
 
 const BIN = path.join(__dirname, "..", "..", "..", "bin", "frelay.js");
 const START_TIMEOUT_MS = 15_000;
@@ -17,10 +20,13 @@ type ChildMessage =
   | { ready: false; error: string; details?: string[]; code?: FrelayErrorCode };
 
 /** `frelay start`: foreground, or a detached child that reports ready only once it is listening. */
-export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonChild?: boolean }, io: Output): Promise<number> {
-  if (opts.daemonChild) return runDaemonChild(configFile);
+export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonChild?: boolean; worker?: boolean; workers?: string }, io: Output): Promise<number> {
+  const workers = parseWorkers(opts.workers);
+  if (opts.worker) return runService(configFile, { stdout: false });
+  if (opts.daemonChild) return runDaemonChild(configFile, workers);
   if (opts.fg) {
     return runService(configFile, {
+      ...(workers ? { workers } : {}),
       stdout: true,
       onReady: ({ listeners, warnings }) => {
         for (const w of warnings) io.err(`frelay: warning: ${w}`);
@@ -29,6 +35,7 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
     });
   }
   const config = loadConfig(configFile); // every config error now, in this terminal
+  workerCount(config, workers);
   const pid = readPidfile(config.pidfile);
   if (pid.kind === "running") throw new DaemonError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}); stop it first with "frelay stop"`);
   // The child's own stderr (a crash before the logger exists) goes to the log file too.
@@ -41,7 +48,7 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
     }
     throw new FileError("FRELAY_ERR_FILE", `log.file ${config.log.file} cannot be opened (${(err as NodeJS.ErrnoException).code ?? describe(err)}): point log.file at a writable file, or fix the folder's permissions`);
   }
-  const child = spawn(process.execPath, [BIN, "start", "--daemon-child", "-c", configFile], {
+  const child = spawn(process.execPath, [BIN, "start", "--daemon-child", ...(workers ? ["--workers", String(workers)] : []), "-c", configFile], {
     detached: true,
     stdio: ["ignore", logFd, logFd, "ipc"],
   });
@@ -70,12 +77,20 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
 }
 
 /** The detached child: runs the service and tells the parent "ready" or why not, over IPC. */
-async function runDaemonChild(configFile: string): Promise<number> {
+function parseWorkers(flag: string | undefined): number | undefined {
+  if (flag === undefined) return undefined;
+  const n = Number(flag);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--workers ${flag} is not a number of processes (use 1 to 256)`);
+  return n;
+}
+
+async function runDaemonChild(configFile: string, workers: number | undefined): Promise<number> {
   const send = (m: ChildMessage) => {
     if (process.send) process.send(m, () => process.connected && process.disconnect());
   };
   try {
     return await runService(configFile, {
+      ...(workers ? { workers } : {}),
       stdout: false,
       onReady: ({ pid, listeners, warnings }) => send({ ready: true, pid, listeners, warnings }),
     });
@@ -159,6 +174,8 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
       `  data path:   ${dataPathLine(status["data_path"] as { path: string; reason?: string } | undefined)}`,
       `  last reload: ${reload ? `${reload.ok ? reload.message : "FAILED, " + reload.message} at ${reload.at}` : "none"}`,
       ...((status["pending_restart"] as string[] | undefined) ?? []).map((p) => `  NEEDS RESTART: ${p}`),
+      ...clusterStatusLines(status["cluster"] as ClusterStatus | null | undefined),
+      ...workerStatusLines(status["workers"] as Record<string, unknown>[] | undefined),
       `  log file:    ${!log ? "none" : log.ok ? `${log.path}, ok` : `${log.path}, CANNOT BE WRITTEN since ${log.since} (${log.error}); ${log.dropped} lines dropped`}`,
       `  crl:         ${!crl ? "none" : `${crl.path}: ${crl.state === "ok" ? "" : `${crl.state.toUpperCase().replace(/_/g, " ")}, `}${crl.text}`}`,
     ].join("\n"),

@@ -9,6 +9,7 @@ import { createParty, createUserCa, initRelayPki, renewCrl, revokeParty, revokeS
 import { readFlockTree } from "../pki/flock-import";
 import { FileError, UsageError } from "../errors";
 import type { Output } from "./output";
+import { checkClusterRedis } from "./cluster-commands";
 
 export const EXAMPLE_CONFIG = path.join(__dirname, "..", "..", "..", "config.example.json");
 
@@ -141,8 +142,9 @@ export function cmdCrlRenew(configFile: string, opts: { relayCaDir?: string; day
   return 0;
 }
 
-export function cmdCheck(configFile: string, io: Output): number {
+export async function cmdCheck(configFile: string, io: Output): Promise<number> {
   const config = loadConfig(configFile);
+  await checkClusterRedis(config, io);
   io.out("config OK");
   // The CRL's dates do not make the config wrong (the relay enforces it regardless), but the
   // operator should see when it needs renewing.

@@ -3,6 +3,7 @@ import { configPath } from "../config/load";
 import { FrelayError, UsageError } from "../errors";
 import { cmdConnect, type ConnectFlags } from "./connect-command";
 import type { Output } from "./output";
+import { cmdCertNode } from "./cluster-commands";
 import { cmdCertParty, cmdCertUser, cmdCheck, cmdCrlRenew, cmdInit, cmdInitFromFlock, cmdRevoke } from "./pki-commands";
 import { maybeInitForDemo } from "./demo";
 import { cmdReload, cmdStart, cmdStatus, cmdStop } from "./daemon-commands";
@@ -55,6 +56,13 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("--force", "replace existing files")
     .action((party: string, o: Flags<typeof cmdCertParty, 2>) => setResult(() => cmdCertParty(cfg(), party, o, io)));
   cert
+    .command("node <name>")
+    .description("create a node certificate for the scale-out link (signed by the relay CA; never a party)")
+    .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
+    .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
+    .option("--force", "replace existing files")
+    .action((name: string, o) => setResult(() => cmdCertNode(cfg(), name, o, io)));
+  cert
     .command("revoke [identity]")
     .description("revoke every relay certificate issued to an identity, or one by --serial (adds them to the CRL)")
     .option("--serial <hex>", "revoke the relay certificate with this serial number instead")
@@ -78,9 +86,11 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .command("start")
     .description("start the relay in the background; returns once it is listening (--fg: stay in the foreground)")
     .option("--fg", "run in the foreground, logging to stdout too")
+    .option("--workers <n>", "run n relay processes on the same address, joined through the cluster's Redis (default: cluster.workers, else 1)")
     .addOption(new Option("--init-if-missing", "create a development PKI and config first if there is none").hideHelp())
     .addOption(new Option("--daemon-child", "internal: the detached child of frelay start").hideHelp())
-    .action((o: { fg?: boolean; initIfMissing?: boolean; daemonChild?: boolean }) =>
+    .addOption(new Option("--worker", "internal: one of the processes of --workers").hideHelp())
+    .action((o: { fg?: boolean; initIfMissing?: boolean; daemonChild?: boolean; worker?: boolean; workers?: string }) =>
       setResult(async () => {
         if (o.initIfMissing) maybeInitForDemo(cfg(), io);
         return cmdStart(cfg(), o, io);

@@ -9,6 +9,8 @@ import { parseHostPort, type ListenAddress } from "./address";
 import { parseDuration } from "./duration";
 import { lineOfPath } from "./json-lines";
 import { RELOAD_KEYWORD, configSchema, type RawConfig } from "./schema";
+import { isNodeCertificate } from "../pki/node-identity";
+import { nodeCertFiles } from "../pki/layout";
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
 
@@ -63,10 +65,23 @@ export interface RelayConfig {
   readonly controlSocket: string;
   readonly log: { readonly file: string; readonly level: LogLevel };
   readonly metrics?: { readonly address: ListenAddress & { kind: "tcp" } };
+  /** Scale-out (src/cluster): absent, this process pairs only its own parties, as it always has. */
+  readonly cluster?: ClusterConfig;
   /** Digest of config.json and every file it names: equal digests mean nothing changed. */
   readonly fingerprint: string;
   /** Every file the config depends on, for the watcher. */
   readonly watchedFiles: readonly string[];
+}
+
+export interface ClusterConfig {
+  readonly redis: string;
+  readonly node: string;
+  readonly peerAddress: ListenAddress & { kind: "tcp" };
+  /** This node's certificate for the node-to-node link (`frelay cert node <name>`). */
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly paths: { readonly cert: string; readonly key: string };
+  readonly workers: number;
 }
 
 export const DEFAULTS = {
@@ -115,6 +130,8 @@ function schemaMessage(e: ErrorObject): { parts: PathPart[]; text: string } {
       const last = parts[parts.length - 2];
       if (e.schemaPath.includes("timeouts")) return { parts, text: `is not a duration (write a string like "500ms", "30s", "5m" or "1h")` };
       if (last === "between") return { parts, text: `is not a route end (write an identity like "0.user1" or "0", or a wildcard like "*.user1" or "*")` };
+      if (parts[1] === "redis") return { parts, text: `is not a Redis URL (write e.g. "redis://127.0.0.1:6379/0")` };
+      if (parts[1] === "node") return { parts, text: `is not a node name (one DNS label: letters, digits and '-', e.g. "a")` };
       return { parts, text: `does not have the expected form (${e.message ?? "pattern"})` };
     }
     case "type":
@@ -227,6 +244,31 @@ function checkCrl(errors: ErrorList, raw: RawConfig, crlFile: LoadedFile, ca: Lo
   return crl;
 }
 
+/** The node certificate and key named by `cluster` (default: where `frelay cert node` writes them). */
+function loadNodeFiles(errors: ErrorList, dir: string, raw: NonNullable<RawConfig["cluster"]>): { cert: LoadedFile; key: LoadedFile } | undefined {
+  const defaults = nodeCertFiles(path.join(dir, "certs"), raw.node);
+  const certRel = raw.cert ?? path.relative(dir, defaults.cert);
+  const keyRel = raw.key ?? path.relative(dir, defaults.key);
+  const hint = `run "frelay cert node ${raw.node}", or set cluster.cert and cluster.key`;
+  const read = (part: string, rel: string): LoadedFile | undefined => {
+    if (fs.existsSync(path.resolve(dir, rel))) return loadPem(errors, ["cluster", part], dir, rel);
+    errors.add(["cluster", part], `${rel} does not exist (${hint})`);
+    return undefined;
+  };
+  const cert = read("cert", certRel);
+  const key = read("key", keyRel);
+  if (!cert || !key) return undefined;
+  try {
+    const x509 = new crypto.X509Certificate(cert.pem);
+    if (!isNodeCertificate(x509)) errors.add(["cluster", "cert"], `${certRel} is not a node certificate (${hint})`);
+    else if (!x509.checkPrivateKey(crypto.createPrivateKey(key.pem))) errors.add(["cluster", "key"], `${keyRel} does not match ${certRel} (${hint})`);
+  } catch {
+    errors.add(["cluster", "cert"], `${certRel} or ${keyRel} is not PEM (${hint})`);
+    return undefined;
+  }
+  return { cert, key };
+}
+
 function fingerprintOf(text: string, files: readonly (LoadedFile | undefined)[]): string {
   const h = crypto.createHash("sha256").update(text);
   for (const f of files) h.update("\0").update(f ? f.pem : "");
@@ -264,6 +306,15 @@ export function loadConfig(file: string): RelayConfig {
   if (typeof fronting === "string") errors.add(["fronting", "address"], fronting);
   const metrics = raw.metrics ? parseHostPort(raw.metrics.address) : undefined;
   if (typeof metrics === "string") errors.add(["metrics", "address"], metrics);
+  const peer = raw.cluster ? parseHostPort(raw.cluster.peer_address) : undefined;
+  if (typeof peer === "string") errors.add(["cluster", "peer_address"], peer);
+  if (raw.cluster) {
+    try {
+      new URL(raw.cluster.redis);
+    } catch {
+      errors.add(["cluster", "redis"], `"${raw.cluster.redis}" is not a Redis URL (write e.g. "redis://127.0.0.1:6379/0")`);
+    }
+  }
 
   const checkAddressList = (parts: PathPart[], list: readonly string[] | undefined) =>
     list?.forEach((entry, i) => {
@@ -293,6 +344,7 @@ export function loadConfig(file: string): RelayConfig {
     crl: raw.tls.crl ? loadPem(errors, ["tls", "crl"], dir, raw.tls.crl) : undefined,
   };
   const crl = checkTlsFiles(errors, raw, files);
+  const nodeFiles = raw.cluster ? loadNodeFiles(errors, dir, raw.cluster) : undefined;
   if (errors.items.length > 0) throw invalid(abs, errors.items);
 
   const t = { ...DEFAULTS.timeouts, ...raw.timeouts };
@@ -342,7 +394,20 @@ export function loadConfig(file: string): RelayConfig {
     controlSocket: path.resolve(dir, raw.control_socket ?? DEFAULTS.control_socket),
     log: { file: path.resolve(dir, raw.log?.file ?? DEFAULTS.log.file), level: raw.log?.level ?? DEFAULTS.log.level },
     ...(metrics && typeof metrics !== "string" && metrics.kind === "tcp" ? { metrics: { address: metrics } } : {}),
-    fingerprint: fingerprintOf(text, [files.ca, files.cert, files.key, files.crl]),
+    ...(raw.cluster && nodeFiles && peer && typeof peer !== "string"
+      ? {
+          cluster: {
+            redis: raw.cluster.redis,
+            node: raw.cluster.node,
+            peerAddress: peer as ListenAddress & { kind: "tcp" },
+            certPem: nodeFiles.cert.pem,
+            keyPem: nodeFiles.key.pem,
+            paths: { cert: nodeFiles.cert.path, key: nodeFiles.key.path },
+            workers: raw.cluster.workers ?? 1,
+          },
+        }
+      : {}),
+    fingerprint: fingerprintOf(text, [files.ca, files.cert, files.key, files.crl, nodeFiles?.cert, nodeFiles?.key]),
     watchedFiles: [abs, files.ca!.path, files.cert!.path, files.key!.path, ...(files.crl ? [files.crl.path] : [])],
   };
   return deepFreeze(config);

@@ -132,6 +132,21 @@ export const configSchema = {
       description: "The HTTP listener for Prometheus `/metrics`, `/healthz` and `/readyz`. Absent: off.",
       properties: { address: nonEmpty("`host:port`; keep it on loopback or a private network.", "rebind") },
     },
+    cluster: {
+      type: "object",
+      additionalProperties: false,
+      required: ["redis", "node", "peer_address"],
+      description: "Scale-out: this process is one node of a cluster whose nodes meet in one Redis, so two parties pair wherever each landed. Absent: off, and no Redis is needed. Read only at start: a reload that changes it says a restart is needed.",
+      "x-reload": "restart",
+      properties: {
+        redis: { type: "string", pattern: "^rediss?://", description: "The Redis every node shares, `redis://[user:password@]host:port/db` (`rediss://` for TLS).", "x-reload": "restart" },
+        node: { type: "string", pattern: `^${LABEL}$`, description: "This node's name, unique in the cluster (one DNS label). Its certificate comes from `frelay cert node <name>`.", "x-reload": "restart" },
+        peer_address: nonEmpty("`host:port` where the other nodes reach this one for cross-node sessions (mutual TLS with node certificates); it is also bound here.", "restart"),
+        cert: nonEmpty("This node's certificate for the node-to-node link. Default: `certs/nodes/<node>/node.pem`.", "restart"),
+        key: nonEmpty("The key of `cluster.cert`. Default: `certs/nodes/<node>/node.key`.", "restart"),
+        workers: { type: "integer", minimum: 1, maximum: 256, default: 1, description: "How many relay processes `frelay start` runs on `address` (`--workers` overrides); each is a node named `<node>-<n>`, with `peer_address` and `metrics.address` ports counted up from the given ones.", "x-reload": "restart" },
+      },
+    },
   },
 } as const;
 
@@ -150,4 +165,5 @@ export interface RawConfig {
   control_socket?: string;
   log?: { file?: string; level?: "error" | "warn" | "info" | "debug" };
   metrics?: { address: string };
+  cluster?: { redis: string; node: string; peer_address: string; cert?: string; key?: string; workers?: number };
 }

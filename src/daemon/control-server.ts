@@ -6,10 +6,11 @@ import type { Logger } from "../log/logger";
 import { bindServer } from "../transport/bind";
 
 export interface ControlHandlers {
+  /** May answer later: with workers, the primary asks each of them. */
   status(): unknown;
   sessions(): unknown;
   reload(): Promise<{ ok: boolean; message: string }>;
-  closeSession(id: string): boolean;
+  closeSession(id: string): boolean | Promise<boolean>;
   stop(): void;
   /** The config file routes are edited in (see config/route-edit.ts). */
   configFile(): string;
@@ -80,11 +81,11 @@ export class ControlServer {
       try {
         switch (route) {
           case "GET /status":
-            return send(200, handlers.status());
+            return void Promise.resolve(handlers.status()).then((s) => send(200, s), (err: unknown) => send(500, { error: describe(err) }));
           case "GET /routes":
             return send(200, { routes: listRoutes(handlers.configFile()).map((between) => ({ between })) });
           case "GET /sessions":
-            return send(200, handlers.sessions());
+            return void Promise.resolve(handlers.sessions()).then((s) => send(200, s), (err: unknown) => send(500, { error: describe(err) }));
           case "POST /reload":
             return void handlers.reload().then(
               (r) => send(r.ok ? 200 : 409, r),
@@ -92,7 +93,7 @@ export class ControlServer {
             );
           case "DELETE /sessions/:id": {
             const id = decodeURIComponent(url.slice("/sessions/".length));
-            return handlers.closeSession(id) ? send(200, { closed: id }) : send(404, { error: `no session ${id}` });
+            return void Promise.resolve(handlers.closeSession(id)).then((ok) => (ok ? send(200, { closed: id }) : send(404, { error: `no session ${id}` })));
           }
           case "POST /stop":
             send(202, { stopping: true });

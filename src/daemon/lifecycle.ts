@@ -36,10 +36,13 @@ export class RelayProcess {
     readonly configFile: string,
     readonly server: RelayServer,
     readonly logs: LoggerHandle,
+    private readonly adjust: (c: RelayConfig) => RelayConfig,
   ) {}
 
-  static async start(configFile: string, opts: { stdout: boolean }): Promise<RelayProcess> {
-    const config = loadConfig(configFile);
+  /** `adjust`: how this process sees each loaded config (a worker's own node name and ports). */
+  static async start(configFile: string, opts: { stdout: boolean; adjust?: (c: RelayConfig) => RelayConfig }): Promise<RelayProcess> {
+    const adjust = opts.adjust ?? ((c: RelayConfig) => c);
+    const config = adjust(loadConfig(configFile));
     const logs = createLogger({ level: config.log.level, file: config.log.file, stdout: opts.stdout });
     const server = new RelayServer(config, logs.logger);
     try {
@@ -48,7 +51,7 @@ export class RelayProcess {
       await logs.close();
       throw err;
     }
-    return new RelayProcess(configFile, server, logs);
+    return new RelayProcess(configFile, server, logs, adjust);
   }
 
   get config(): RelayConfig {
@@ -79,7 +82,7 @@ export class RelayProcess {
     const at = new Date().toISOString();
     let result: ReloadResult;
     try {
-      const next = loadConfig(this.configFile);
+      const next = this.adjust(loadConfig(this.configFile));
       if (next.fingerprint === this.config.fingerprint) {
         result = { ok: true, message: "unchanged", at };
         log.info("reload", { result: "unchanged" });
@@ -87,7 +90,7 @@ export class RelayProcess {
         const prev = this.config;
         const closed = await this.server.apply(next);
         this.logs.setLevel(next.log.level);
-        this.pendingRestart = (await this.applyDaemonFiles?.(next, prev)) ?? [];
+        this.pendingRestart = [...((await this.applyDaemonFiles?.(next, prev)) ?? []), ...this.clusterPending(next)];
         const pending = this.pendingRestart;
         result = { ok: true, message: pending.length ? `reloaded; needs a restart: ${pending.join("; ")}` : "reloaded", at, ...(pending.length ? { pendingRestart: pending } : {}) };
         log.info("reload", { result: "reloaded", closed_sessions: closed.closedSessions, closed_waiting: closed.closedWaiting, routes: next.routes.length, ...(pending.length ? { pending_restart: pending } : {}) });
@@ -101,6 +104,12 @@ export class RelayProcess {
     if (result.message !== "unchanged" || !this.lastReload) this.lastReload = result;
     if (result.message !== "unchanged") this.server.metrics.reloaded(result.ok);
     return result;
+  }
+
+  /** Cluster settings are read only at start: a change to them waits for a restart. */
+  private clusterPending(next: RelayConfig): string[] {
+    const notice = this.server.clusterNotice(next);
+    return notice ? [notice] : [];
   }
 
   stop(): Promise<void> {

@@ -105,7 +105,8 @@ export class MetricsServer {
   }
 
   async listen(address: ListenAddress & { kind: "tcp" }): Promise<void> {
-    await bindServer(this.server, address, { setting: "metrics.address" });
+    // exclusive: each worker of `start --workers` serves its own metrics (its port is shifted).
+    await bindServer(this.server, address, { setting: "metrics.address", exclusive: true });
   }
 
   address(): string {

@@ -11,6 +11,8 @@ import { setSocketAccess } from "../transport/unix-socket";
 import { directRouting, H2Endpoint } from "../transport/h2-endpoint";
 import { MetricsServer, RelayMetrics } from "./metrics";
 import { CrlMonitor } from "./crl-monitor";
+import type { ClusterNode } from "../cluster/cluster-node";
+import { clusterChangeNotice, joinCluster } from "../cluster/wiring";
 import { buildState, type RelayState } from "./state";
 
 /**
@@ -28,8 +30,11 @@ export class RelayServer {
   private metricsServer: MetricsServer | undefined;
   readonly startedAt = Date.now();
   readonly crl: CrlMonitor;
+  /** Present when config.json has a `cluster` section; fixed until restart. */
+  readonly cluster: ClusterNode | undefined;
 
-  constructor(config: RelayConfig, private readonly log: Logger) {
+  constructor(private readonly startConfig: RelayConfig, private readonly log: Logger) {
+    const config = startConfig;
     this.state = buildState(config);
     this.relay = new Relay(this.state.policy, log.child("relay"));
     this.relay.sessions.dataPath = chooseDataPath(config.nativeSplice);
@@ -38,6 +43,7 @@ export class RelayServer {
     this.direct = this.newDirectListener();
     this.crl = new CrlMonitor(() => this.state.config, log.child("pki"));
     this.metrics.gauge("frelay_crl_next_update_timestamp_seconds", "nextUpdate of the loaded CRL, Unix time (0: no CRL); renew before it", () => this.crl.nextUpdateSeconds());
+    this.cluster = joinCluster(config, this.relay, () => this.state.policy.pairMs, log.child("cluster"), this.metrics.registry);
     this.logRelayEvents();
   }
 
@@ -86,6 +92,7 @@ export class RelayServer {
     try {
       await this.bindFronting(this.state.config);
       await this.bindMetrics(this.state.config);
+      await this.cluster?.start();
     } catch (err) {
       this.direct.stopAccepting();
       this.fronting?.stopAccepting();
@@ -167,10 +174,16 @@ export class RelayServer {
     return closed;
   }
 
+  /** What a reload to `config` leaves for a restart (cluster settings are fixed at start), if anything. */
+  clusterNotice(config: RelayConfig): string | undefined {
+    return clusterChangeNotice(this.startConfig, config);
+  }
+
   /** Stops accepting, refuses waiting parties, lets sessions drain, then closes what is left. */
   async stop(drainMs: number): Promise<void> {
     this.crl.stop();
     this.relay.startDraining();
+    await this.cluster?.leave();
     this.direct.stopAccepting();
     this.fronting?.stopAccepting();
     const deadline = Date.now() + drainMs;
@@ -182,6 +195,7 @@ export class RelayServer {
     this.directH2.destroyAll();
     this.fronting?.destroyAll();
     this.relay.refusals.flush();
+    this.cluster?.close();
     await this.metricsServer?.close();
   }
 

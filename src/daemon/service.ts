@@ -8,12 +8,15 @@ import { RelayProcess } from "./lifecycle";
 import { openFileLimit, watchOpenFiles } from "./limits";
 import { readPidfile, removePidfile, writePidfile } from "./pidfile";
 import { ConfigWatcher } from "./watch";
+import { configForWorker, reportWorkerFailed, reportWorkerReady, runPrimary, serveAsWorker, workerCount, workerIndex } from "../cluster/workers";
 
 export interface ServiceOptions {
   /** Also log to stdout (start --fg). */
   stdout: boolean;
   /** Told once the listeners, control socket and pidfile are in place (the daemon's parent waits for it). */
   onReady?: (info: { pid: number; listeners: string[]; warnings: string[] }) => void;
+  /** `start --workers N`: overrides cluster.workers. */
+  workers?: number;
 }
 
 /**
@@ -23,6 +26,10 @@ export interface ServiceOptions {
  */
 export async function runService(configFile: string, opts: ServiceOptions): Promise<number> {
   const initial = loadConfig(configFile);
+  const worker = workerIndex();
+  if (worker !== undefined) return runWorker(configFile, worker);
+  const workers = workerCount(initial, opts.workers);
+  if (workers > 1) return runPrimary(configFile, workers, opts);
   const pid = readPidfile(initial.pidfile);
   if (pid.kind === "running" && pid.pid !== process.pid) {
     throw new DaemonError("FRELAY_ERR_RUNNING", `frelay is already running (pid ${pid.pid}, pidfile ${initial.pidfile}); stop it first with "frelay stop"`);
@@ -171,6 +178,40 @@ class DaemonFiles {
   }
 }
 
+/**
+ * One of `start --workers N`'s processes: a relay like any other, minus what the primary owns
+ * (pidfile, control socket, watcher); it answers the primary's requests instead.
+ */
+async function runWorker(configFile: string, index: number): Promise<number> {
+  for (const s of [process.stdout, process.stderr]) s.on("error", () => undefined);
+  let proc: RelayProcess;
+  try {
+    proc = await RelayProcess.start(configFile, { stdout: process.env["FRELAY_WORKER_STDOUT"] === "1", adjust: (c) => configForWorker(c, index) });
+  } catch (err) {
+    reportWorkerFailed(err);
+    return 1;
+  }
+  let stopRequested: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
+  serveAsWorker({
+    status: () => statusOf(proc),
+    sessions: () => proc.server.relay.sessions.list(),
+    reload: () => proc.reload(),
+    closeSession: (id) => (id ? proc.server.relay.sessions.close(id, "closed by operator") : false),
+    reopen: () => proc.logs.reopen(),
+    stop: () => stopRequested(),
+  });
+  // The primary relays signals; these only cover a terminal's Ctrl-C reaching the whole group.
+  const onSignal = { SIGTERM: () => stopRequested(), SIGINT: () => stopRequested(), SIGHUP: () => undefined, SIGUSR1: () => proc.logs.reopen() } as const;
+  for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
+  // A primary that vanished (kill -9) leaves nobody to stop this worker: it stops by itself.
+  process.on("disconnect", () => stopRequested());
+  reportWorkerReady(proc.server.listenerAddresses());
+  await stopped;
+  await proc.stop();
+  return 0;
+}
+
 function statusOf(proc: RelayProcess): Record<string, unknown> {
   const relay = proc.server.relay;
   return {
@@ -195,6 +236,7 @@ function statusOf(proc: RelayProcess): Record<string, unknown> {
     pending_restart: proc.pendingRestart,
     crl: crlStatus(proc),
     log_file: proc.config.log.file ? { path: proc.config.log.file, ...proc.logs.health() } : null,
+    cluster: proc.server.cluster?.status() ?? null,
   };
 }
 

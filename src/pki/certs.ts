@@ -19,6 +19,8 @@ type Usage = "ca" | "server" | "client" | "peer";
 
 interface CertRequest {
   commonName: string;
+  /** Subject OU: marks node certificates (pki/node-identity.ts). */
+  organizationalUnit?: string;
   usage: Usage;
   days: number;
   bits: KeyBits;
@@ -78,7 +80,10 @@ export function issueCertificate(req: CertRequest): KeyAndCert {
   // Backdated an hour so a party whose clock is a little behind still accepts it.
   cert.validity.notBefore = req.validity?.notBefore ?? new Date(now - HOUR_MS);
   cert.validity.notAfter = req.validity?.notAfter ?? new Date(now + req.days * 24 * HOUR_MS);
-  cert.setSubject([{ shortName: "CN", value: req.commonName }]);
+  cert.setSubject([
+    ...(req.organizationalUnit ? [{ shortName: "OU", value: req.organizationalUnit }] : []),
+    { shortName: "CN", value: req.commonName },
+  ]);
 
   let signingKey = keys.privateKey;
   if (req.issuer) {

@@ -43,3 +43,9 @@ export function partyFiles(certsDir: string, identity: string): PartyFiles {
     env: path.join(dir, "party.env"),
   };
 }
+
+/** A scale-out node's certificate for the node-to-node link. */
+export function nodeCertFiles(certsDir: string, node: string): RelayCaFiles {
+  const dir = path.join(certsDir, "nodes", node);
+  return { cert: path.join(dir, "node.pem"), key: path.join(dir, "node.key") };
+}

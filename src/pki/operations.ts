@@ -7,7 +7,8 @@ import { FileError, FrelayError, PkiError, UsageError } from "../errors";
 import { buildCrl, commonNameOf, crlSignedBy, issueCertificate, parseCrl, serialOf, type KeyAndCert, type KeyBits, type ParsedCrl, type RevokedEntry } from "./certs";
 import { CERT_MODE, KEY_MODE, readText, writeAtomic, writeNewFile } from "./files";
 import { isIdentity, isLabel, isUserName, normalizeSerial } from "./identity";
-import { crlFile, partyFiles, relayCaFiles, relayServerFiles, userCaDir, userCaFiles, type RelayCaFiles } from "./layout";
+import { crlFile, nodeCertFiles, partyFiles, relayCaFiles, relayServerFiles, userCaDir, userCaFiles, type RelayCaFiles } from "./layout";
+import { NODE_OU, nodeCommonName } from "./node-identity";
 
 const CA_DAYS = 3650;
 const LEAF_DAYS = 825;
@@ -314,4 +315,24 @@ export function renewCrl(certsDir: string, relayCaDir?: string, days?: number): 
   writeAtomic(revokedListFile(certsDir), `${JSON.stringify(list, null, 2)}\n`, CERT_MODE);
   writeAtomic(crl, pem, CERT_MODE);
   return { crl, entries: list.length, nextUpdate: parseCrl(pem).nextUpdate as Date };
+}
+
+/**
+ * A node certificate for the scale-out link, signed by the relay CA: both server and client
+ * (each node dials and accepts), and marked so that it can never pass as a party.
+ */
+export function createNodeCert(certsDir: string, node: string, bits: KeyBits, force: boolean, relayCaDir?: string): string[] {
+  if (!isLabel(node)) {
+    throw new FrelayError("FRELAY_ERR_USAGE", `node name "${node}" is not valid (use one DNS label: letters, digits and '-', 1-63 characters)`);
+  }
+  const relayCa = loadPair(relayCaFiles(relayCaDir ?? certsDir), "relay CA", "run frelay init, or pass --relay-ca-dir");
+  const files = nodeCertFiles(certsDir, node);
+  if (!force) {
+    for (const f of [files.cert, files.key]) {
+      if (exists(f)) throw new FrelayError("FRELAY_ERR_EXISTS", `${f} already exists (use --force to replace it)`);
+    }
+  }
+  const pair = issueCertificate({ commonName: nodeCommonName(node), organizationalUnit: NODE_OU, usage: "peer", days: LEAF_DAYS, bits, issuer: relayCa });
+  writePair(files, pair, force);
+  return [files.cert, files.key];
 }

@@ -5,6 +5,7 @@ import { RefusalCode, type PendingParty, type PartyRequest } from "./party";
 import { Refusals, type TurnedAway } from "./refusals";
 import { RouteTable } from "./routes";
 import { SessionRegistry, type SessionEnded } from "./sessions";
+import type { Meeting, RemoteClaimant, RemotePeer, SharedRendezvous } from "./shared-rendezvous";
 
 /** The part of the config the relay core acts on; swapped whole on reload. */
 export interface RelayPolicy {
@@ -17,6 +18,8 @@ export interface RelayPolicy {
 }
 
 interface Waiter {
+  readonly id: string;
+  readonly key: string;
   readonly party: PendingParty;
   readonly since: number;
   readonly timer: NodeJS.Timeout;
@@ -40,6 +43,10 @@ export class Relay extends EventEmitter<RelayEvents> {
   private readonly waitingPerIdentity = new Map<string, number>();
   private waitingTotal = 0;
   private draining = false;
+  /** Waiters by id, for claims made through a shared rendezvous. */
+  private readonly byId = new Map<string, Waiter>();
+  private nextWaiterId = 1;
+  private shared: SharedRendezvous | undefined;
   readonly sessions: SessionRegistry;
   /** Every refusal and failed handshake, the transports' included, is replied, logged and counted here. */
   readonly refusals: Refusals;
@@ -62,6 +69,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     if (req.identity === req.dest) return refuse(RefusalCode.forbidden, `${req.identity} cannot connect to itself`);
     const route = this.policy.routes.find(req.identity, req.dest);
     if (!route) return refuse(RefusalCode.forbidden, `no route between ${req.identity} and ${req.dest}`);
+    if (this.shared) return void this.meetShared(this.shared, party, route.name);
 
     const peerQueue = this.waiting.get(key(req.dest, req.identity, req.tag));
     const waiter = peerQueue?.shift();
@@ -73,27 +81,145 @@ export class Relay extends EventEmitter<RelayEvents> {
     }
 
     const count = this.waitingPerIdentity.get(req.identity) ?? 0;
-    if (count >= this.policy.maxWaitingPerIdentity) {
-      return refuse(RefusalCode.tooMany, `${req.identity} already has ${count} connections waiting; wait for them to pair`);
-    }
+    if (count >= this.policy.maxWaitingPerIdentity) return this.refuseTooMany(party, count);
+    this.enqueue(party, route.name);
+    this.emit("waiting", req);
+  }
+
+  private refuseTooMany(party: PendingParty, count: number): void {
+    const reason = `${party.request.identity} already has ${count} connections waiting; wait for them to pair`;
+    this.refuse(party, RefusalCode.tooMany, reason);
+  }
+
+  private enqueue(party: PendingParty, route: string, id = (this.nextWaiterId++).toString(36)): Waiter {
+    const req = party.request;
     const ownKey = key(req.identity, req.dest, req.tag);
     const pairMs = this.policy.pairMs;
     const entry: Waiter = {
+      id,
+      key: ownKey,
       party,
       since: Date.now(),
-      route: route.name,
+      route,
       timer: setTimeout(() => {
         this.remove(ownKey, entry);
-        refuse(RefusalCode.timeout, `${req.dest} did not connect within ${pairMs / 1000}s`);
+        const reason = `${req.dest} did not connect within ${pairMs / 1000}s`;
+        this.refuse(party, RefusalCode.timeout, reason);
       }, pairMs),
     };
     const queue = this.waiting.get(ownKey);
     if (queue) queue.push(entry);
     else this.waiting.set(ownKey, [entry]);
-    this.waitingPerIdentity.set(req.identity, count + 1);
+    this.byId.set(id, entry);
+    this.waitingPerIdentity.set(req.identity, (this.waitingPerIdentity.get(req.identity) ?? 0) + 1);
     this.waitingTotal++;
     party.onGone(() => this.remove(ownKey, entry));
+    return entry;
+  }
+
+  /**
+   * Pairing through a rendezvous shared with other relay processes. The party joins this relay's
+   * waiting table first, so an owner's claim over the link finds it even before `meet` answers.
+   */
+  private async meetShared(shared: SharedRendezvous, party: PendingParty, route: string): Promise<void> {
+    const req = party.request;
+    const count = this.waitingPerIdentity.get(req.identity) ?? 0;
+    const mayWait = count < this.policy.maxWaitingPerIdentity;
+    const self = this.enqueue(party, route);
+    let meeting: Meeting;
+    try {
+      meeting = await shared.meet({ id: self.id, request: req }, mayWait);
+    } catch {
+      meeting = { kind: "unshared" };
+    }
+    // Gone, timed out, refused by a reload or claimed by another node meanwhile.
+    const stillHere = this.byId.get(self.id) === self;
+    if (meeting.kind === "remote") {
+      if (!stillHere) return meeting.peer.abort();
+      this.remove(self.key, self);
+      return this.pairRemote(meeting.peer, party, route);
+    }
+    if (meeting.kind === "local") {
+      const waiter = this.byId.get(meeting.id);
+      if (!stillHere) {
+        if (waiter) shared.restore({ id: waiter.id, request: waiter.party.request });
+        return;
+      }
+      this.remove(self.key, self);
+      // The waiter left between its claim and now: look again (each round takes one entry).
+      if (!waiter) return this.meetShared(shared, party, route);
+      this.remove(waiter.key, waiter);
+      return this.pair(waiter, party, route);
+    }
+    if (!stillHere) return;
+    if (meeting.kind === "unshared") {
+      // Without the shared store, this relay's own parties still meet here.
+      const peer = this.waiting.get(key(req.dest, req.identity, req.tag))?.[0];
+      if (peer) {
+        this.remove(self.key, self);
+        this.remove(peer.key, peer);
+        return this.pair(peer, party, route);
+      }
+    }
+    if (!mayWait) {
+      this.remove(self.key, self);
+      return this.refuseTooMany(party, count);
+    }
     this.emit("waiting", req);
+  }
+
+  /** The arriving side of a cross-node pair: Mode 1 here first, then the owner sends Mode 2. */
+  private pairRemote(peer: RemotePeer, arriving: PendingParty, route: string): void {
+    const b = arriving.request;
+    const rawB = arriving.accept(1);
+    this.emit("paired", peer.request, b, route, 0);
+    rawB.then(
+      (sb) => {
+        const sa = peer.go();
+        this.sessions.start(peer.request, sa, b, sb, route, this.policy.idleMs, peer.sessionId);
+      },
+      (err: unknown) => {
+        peer.abort();
+        this.log.info("pair_failed", { a: peer.request.identity, b: b.identity, tag: b.tag, session: peer.sessionId, reason: describe(err) });
+      },
+    );
+  }
+
+  /**
+   * The owner side of a cross-node pair: another node claimed waiter `id` for its arriving party.
+   * Undefined if the waiter is no longer here. The waiter gets Mode 2 only once the claimant's
+   * party has its Mode 1; if that never happens, the waiter waits again.
+   */
+  handOver(id: string, claimant: RemoteClaimant): { request: PartyRequest; waitedMs: number } | undefined {
+    const w = this.byId.get(id);
+    if (!w || this.draining) return undefined;
+    this.remove(w.key, w);
+    const a = w.party.request;
+    let gone = false;
+    w.party.onGone(() => (gone = true));
+    const waitedMs = Date.now() - w.since;
+    this.emit("paired", a, claimant.request, w.route, waitedMs);
+    claimant.ready.then(
+      (link) =>
+        w.party.accept(2).then(
+          (sa) => void this.sessions.start(a, sa, claimant.request, link, w.route, this.policy.idleMs, claimant.sessionId),
+          (err: unknown) => {
+            link.stream.destroy();
+            this.log.info("pair_failed", { a: a.identity, b: claimant.request.identity, tag: a.tag, session: claimant.sessionId, reason: describe(err) });
+          },
+        ),
+      () => {
+        if (gone || this.draining) return;
+        const again = this.enqueue(w.party, w.route, w.id);
+        this.shared?.restore({ id: again.id, request: a });
+      },
+    );
+    return { request: a, waitedMs };
+  }
+
+  /** From now on, pairing goes through `shared` (a cluster); waiting parties are announced by it. */
+  useSharedRendezvous(shared: SharedRendezvous | undefined): void {
+    this.shared = shared;
   }
 
   private remove(k: string, w: Waiter): void {
@@ -108,6 +234,8 @@ export class Relay extends EventEmitter<RelayEvents> {
   /** Bookkeeping for a waiter that left the queue (paired, gone, timed out or closed). */
   private forget(w: Waiter): void {
     clearTimeout(w.timer);
+    if (this.byId.get(w.id) === w) this.byId.delete(w.id);
+    this.shared?.withdraw(w.id);
     const id = w.party.request.identity;
     const n = (this.waitingPerIdentity.get(id) ?? 1) - 1;
     if (n > 0) this.waitingPerIdentity.set(id, n);

@@ -46,8 +46,9 @@ export class SessionRegistry {
 
   constructor(private readonly onEnded: (e: SessionEnded) => void) {}
 
-  start(a: PartyRequest, rawA: RawStream, b: PartyRequest, rawB: RawStream, route: string, idleMs: number): Session {
-    const id = (this.nextId++).toString(36);
+  /** `sharedId`: a cross-node session's id, the same on both nodes (unique: it names its node). */
+  start(a: PartyRequest, rawA: RawStream, b: PartyRequest, rawB: RawStream, route: string, idleMs: number, sharedId?: string): Session {
+    const id = sharedId ?? (this.nextId++).toString(36);
     const { splice, path } = startSplice(rawA, rawB, (how, error) => {
       this.sessions.delete(id);
       this.activeByPath[path]--;

@@ -11,6 +11,11 @@ export interface BindOptions {
   setting: string;
   /** A unix socket's file mode, in force from the socket's creation (umask while binding). */
   socketMode?: number;
+  /**
+   * Bind in this process even when it is a worker of Node's cluster module (whose listeners
+   * are otherwise shared through the primary): for a worker's own metrics and cluster link.
+   */
+  exclusive?: boolean;
 }
 
 /**
@@ -45,7 +50,7 @@ export function bindServer(server: net.Server, address: ListenAddress, opts: Bin
       resolve(boundText(server));
     };
     if (address.kind === "unix") server.listen(address.path, done);
-    else server.listen({ host: address.host, port: address.port }, done);
+    else server.listen({ host: address.host, port: address.port, ...(opts.exclusive ? { exclusive: true } : {}) }, done);
   });
 }
 

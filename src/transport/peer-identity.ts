@@ -1,6 +1,7 @@
 import type { X509Certificate } from "node:crypto";
 import type * as tls from "node:tls";
 import { isIdentity, normalizeSerial } from "../pki/identity";
+import { hasNodeMarker } from "../pki/node-identity";
 
 export { normalizeSerial };
 
@@ -39,6 +40,7 @@ const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
  * that may authenticate clients (no extendedKeyUsage, or one with clientAuth).
  */
 export function identityOf(cert: X509Certificate): PeerResult {
+  if (hasNodeMarker(cert)) return { ok: false, reason: "client certificate is a node certificate (for the scale-out link only), never a party" };
   const cns = cert.subject.split("\n").filter((line) => line.startsWith("CN="));
   const cn = cns.length === 1 ? (cns[0] as string).slice(3) : undefined;
   if (!cn || !isIdentity(cn)) {

@@ -52,9 +52,9 @@ export interface RunningRelay {
 }
 
 /** `frelay start --fg -c <config>` as a child process; the port comes from its `listen` event. */
-export async function startForeground(configFile: string, nodeArgs: string[] = [], opts: { prefix?: string[] } = {}): Promise<RunningRelay> {
-  // `prefix` runs the relay under another command, e.g. ["prlimit", "--nofile=64"].
-  const argv = [...(opts.prefix ?? []), process.execPath, ...nodeArgs, FRELAY_BIN, "start", "--fg", "-c", configFile];
+export async function startForeground(configFile: string, nodeArgs: string[] = [], opts: { prefix?: string[]; args?: string[]; readyMs?: number } = {}): Promise<RunningRelay> {
+  // `prefix` runs the relay under another command, e.g. ["prlimit", "--nofile=64"]; `args` are more flags for start.
+  const argv = [...(opts.prefix ?? []), process.execPath, ...nodeArgs, FRELAY_BIN, "start", "--fg", ...(opts.args ?? []), "-c", configFile];
   const proc = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   const events: Record<string, unknown>[] = [];
   const waiters: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
@@ -86,7 +86,7 @@ export async function startForeground(configFile: string, nodeArgs: string[] = [
   // 'ready' comes after every listener, the control socket, the pidfile and the watcher.
   // Generous: on a loaded CI machine a cold start (TLS contexts, watcher scan) can take seconds.
   await Promise.race([
-    waitFor((e) => e["event"] === "ready", 30_000),
+    waitFor((e) => e["event"] === "ready", opts.readyMs ?? 30_000),
     exited.then((code) => Promise.reject(new Error(`relay exited with ${code}: ${stderr}`))),
   ]);
   const listen = await waitFor((e) => e["event"] === "listen" && e["transport"] === "stream");

@@ -1,0 +1,219 @@
+import type * as tls from "node:tls";
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { ClusterConfig } from "../config/load";
+import { describe } from "../errors";
+import type { Logger } from "../log/logger";
+import type { RawStream } from "../relay/party";
+import type { Relay } from "../relay/relay";
+import type { Meeting, RemotePeer, SharedRendezvous, WaitingRef } from "../relay/shared-rendezvous";
+import { GO_TIMEOUT_MS, LinkError, LinkServer, dialClaim, readLine, writeLine, type ClaimMessage, type LinkTls } from "./node-link";
+import { RedisStore } from "./redis-store";
+
+const EMPTY = Buffer.alloc(0);
+/** Claims one arriving party may lose (waiter gone, owner unreachable) before it simply waits. */
+const MAX_ROUNDS = 8;
+/** A queue outlives its newest waiter by this much, then Redis drops it. */
+const QUEUE_SLACK_MS = 5000;
+
+interface Published {
+  readonly queue: string;
+  readonly entry: string;
+}
+
+export interface ClusterStatus {
+  node: string;
+  incarnation: string;
+  peer_address: string;
+  redis: "up" | "down";
+  redis_rtt_ms: number | null;
+  cross_node_sessions: number;
+  claims_lost: number;
+  link_errors: number;
+}
+
+/**
+ * One relay process as a member of a cluster: implements the relay's shared rendezvous on
+ * Redis, serves the node-to-node link for its own waiters, and dials other nodes' links for
+ * its arriving parties.
+ */
+export class ClusterNode implements SharedRendezvous {
+  private readonly store: RedisStore;
+  private readonly linkServer: LinkServer;
+  /** Waiters of this node that should be in Redis: re-sent when Redis comes back. */
+  private readonly published = new Map<string, Published>();
+  private nextSession = 1;
+  private boundPeer: string;
+  private readonly counts = { crossNode: 0, claimsLost: 0, linkErrors: 0 };
+  private readonly metrics: { crossNode: Counter; claimsLost: Counter; linkErrors: Counter };
+
+  constructor(
+    private readonly config: ClusterConfig,
+    private readonly link: LinkTls,
+    private readonly relay: Relay,
+    private readonly pairMs: () => number,
+    private readonly log: Logger,
+    registry: Registry,
+  ) {
+    this.boundPeer = config.peerAddress.text;
+    this.store = new RedisStore(config.redis, config.node, this.boundPeer, log);
+    this.store.on("up", () => void this.republish());
+    this.linkServer = new LinkServer(link, (msg, sock) => this.onClaim(msg, sock), log);
+    this.metrics = {
+      crossNode: new Counter({ name: "frelay_cluster_cross_node_sessions_total", help: "Sessions whose two parties are on two nodes (counted on both)", registers: [registry] }),
+      claimsLost: new Counter({ name: "frelay_cluster_claims_lost_total", help: "Claimed waiters that were gone when reached (lost races)", registers: [registry] }),
+      linkErrors: new Counter({ name: "frelay_cluster_link_errors_total", help: "Node-to-node links that failed", registers: [registry] }),
+    };
+    const store = this.store;
+    new Gauge({ name: "frelay_cluster_redis_up", help: "1 while Redis is reachable", registers: [registry], collect() { this.set(store.up ? 1 : 0); } });
+    new Gauge({
+      name: "frelay_cluster_redis_rtt_seconds",
+      help: "Round-trip time of the last Redis heartbeat",
+      registers: [registry],
+      collect() {
+        if (store.lastRttMs !== undefined && store.lastRttMs >= 0) this.set(store.lastRttMs / 1000);
+      },
+    });
+  }
+
+  /** Binds peer_address, then joins Redis (or keeps trying in the background: local pairing works meanwhile). */
+  async start(): Promise<void> {
+    const bound = await this.linkServer.listen(this.config.peerAddress);
+    // Port 0 (tests, workers): announce the port actually bound.
+    if (this.config.peerAddress.port === 0) this.boundPeer = bound;
+    this.store.peerAddress = this.boundPeer;
+    this.log.info("listen", { transport: "cluster-link", address: this.boundPeer, node: this.config.node });
+    await this.store.start();
+  }
+
+  /** Draining: no new links, and Redis forgets this node at once (its waiters were withdrawn just before). */
+  async leave(): Promise<void> {
+    this.linkServer.close();
+    await this.store.stop();
+  }
+
+  /** Stopped: links still open (sessions past the drain) are cut. */
+  close(): void {
+    this.linkServer.destroyAll();
+  }
+
+  status(): ClusterStatus {
+    return {
+      node: this.config.node,
+      incarnation: this.store.incarnation,
+      peer_address: this.boundPeer,
+      redis: this.store.up ? "up" : "down",
+      redis_rtt_ms: this.store.lastRttMs !== undefined && this.store.lastRttMs >= 0 ? Math.round(this.store.lastRttMs * 100) / 100 : null,
+      cross_node_sessions: this.counts.crossNode,
+      claims_lost: this.counts.claimsLost,
+      link_errors: this.counts.linkErrors,
+    };
+  }
+
+  private queueTtl(): number {
+    return this.pairMs() + QUEUE_SLACK_MS;
+  }
+
+  async meet(self: WaitingRef, mayWait: boolean): Promise<Meeting> {
+    const r = self.request;
+    const queues = this.store.queues(r.identity, r.dest, r.tag);
+    const entry = this.store.entryOf(self.id);
+    // Known before the script runs: a withdraw meanwhile must find it (and is sent after it).
+    if (mayWait) this.published.set(self.id, { queue: queues.own, entry });
+    if (!this.store.up) return { kind: "unshared" };
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      let claimed;
+      try {
+        claimed = await this.store.meet(queues, mayWait && this.published.has(self.id) ? entry : "", this.queueTtl());
+      } catch (err) {
+        this.log.warn("cluster_meet_failed", { error: describe(err) });
+        return { kind: "unshared" };
+      }
+      if (!claimed) return { kind: "waiting" };
+      this.published.delete(self.id);
+      if (claimed.node === this.config.node && claimed.incarnation === this.store.incarnation) {
+        this.published.delete(claimed.id);
+        return { kind: "local", id: claimed.id };
+      }
+      try {
+        return { kind: "remote", peer: await this.claimRemote(claimed.peerAddress, claimed.node, claimed.id, self) };
+      } catch (err) {
+        const gone = err instanceof LinkError && err.gone;
+        if (gone) {
+          this.counts.claimsLost++;
+          this.metrics.claimsLost.inc();
+        } else {
+          this.counts.linkErrors++;
+          this.metrics.linkErrors.inc();
+          this.log.warn("link_error", { peer_node: claimed.node, peer_address: claimed.peerAddress, error: describe(err) });
+        }
+        if (mayWait) this.published.set(self.id, { queue: queues.own, entry });
+      }
+    }
+    return { kind: "waiting" };
+  }
+
+  private async claimRemote(peerAddress: string, node: string, id: string, self: WaitingRef): Promise<RemotePeer> {
+    const sessionId = `${this.config.node}-${this.store.incarnation}-${(this.nextSession++).toString(36)}`;
+    const msg: ClaimMessage = { claim: id, session: sessionId, from: this.config.node, request: self.request };
+    const { sock, reply } = await dialClaim(this.link, peerAddress, msg);
+    const request = { ...(reply.request as RemotePeer["request"]), remote: `node:${node}` };
+    this.crossNode(sessionId, "arriving", node);
+    return {
+      request,
+      sessionId,
+      go: (): RawStream => {
+        writeLine(sock, { go: true });
+        return { stream: sock, leftover: EMPTY };
+      },
+      abort: () => sock.destroy(),
+    };
+  }
+
+  /** The owner's side: a node claimed one of this node's waiters. */
+  private onClaim(msg: ClaimMessage, sock: tls.TLSSocket): void {
+    const ready = readLine(sock, GO_TIMEOUT_MS).then((line): RawStream => {
+      if (!(JSON.parse(line) as { go?: boolean }).go) throw new LinkError("expected go");
+      return { stream: sock, leftover: EMPTY };
+    });
+    ready.catch(() => sock.destroy());
+    const request = { ...msg.request, remote: `node:${msg.from}` };
+    const waiter = this.relay.handOver(msg.claim, { request, sessionId: msg.session, ready });
+    if (!waiter) {
+      writeLine(sock, { ok: false, reason: "gone" });
+      sock.end();
+      return;
+    }
+    this.crossNode(msg.session, "owner", msg.from);
+    writeLine(sock, { ok: true, request: waiter.request, waited_ms: waiter.waitedMs });
+  }
+
+  private crossNode(session: string, role: "arriving" | "owner", peerNode: string): void {
+    this.counts.crossNode++;
+    this.metrics.crossNode.inc();
+    this.log.info("cross_node", { session, role, peer_node: peerNode });
+  }
+
+  withdraw(id: string): void {
+    const p = this.published.get(id);
+    if (!p) return;
+    this.published.delete(id);
+    this.store.withdraw(p.queue, p.entry);
+  }
+
+  restore(self: WaitingRef): void {
+    const r = self.request;
+    const queue = this.store.queues(r.identity, r.dest, r.tag).own;
+    const entry = this.store.entryOf(self.id);
+    this.published.set(self.id, { queue, entry });
+    if (this.store.up) this.store.requeue(queue, entry, "head", this.queueTtl()).catch(() => undefined);
+  }
+
+  /** Redis is back (or was restarted empty): this node's waiters are queued again, oldest first. */
+  private async republish(): Promise<void> {
+    const ttl = this.queueTtl();
+    for (const p of [...this.published.values()]) {
+      await this.store.requeue(p.queue, p.entry, "tail", ttl).catch(() => undefined);
+    }
+    if (this.published.size > 0) this.log.info("cluster_rejoined", { node: this.config.node, waiters: this.published.size });
+  }
+}

@@ -1,0 +1,37 @@
+import type { RelayConfig } from "../config/load";
+import type { Logger } from "../log/logger";
+import type { Relay } from "../relay/relay";
+import type { Registry } from "prom-client";
+import { ClusterNode } from "./cluster-node";
+
+/**
+ * The daemon's one entry to the cluster: a ClusterNode joined to `relay` when config.json has a
+ * `cluster` section, else nothing at all (no Redis client is even created).
+ */
+export function joinCluster(config: RelayConfig, relay: Relay, pairMs: () => number, log: Logger, registry: Registry): ClusterNode | undefined {
+  if (!config.cluster) return undefined;
+  const link = { caPem: config.tls.caPem, certPem: config.cluster.certPem, keyPem: config.cluster.keyPem, ...(config.tls.crlPem ? { crlPem: config.tls.crlPem } : {}) };
+  const node = new ClusterNode(config.cluster, link, relay, pairMs, log, registry);
+  relay.useSharedRendezvous(node);
+  return node;
+}
+
+/**
+ * What a reload cannot change: the cluster section (and the node certificate) are read at
+ * start. Returns a sentence for the reload result, or undefined when nothing changed.
+ */
+export function clusterChangeNotice(prev: RelayConfig, next: RelayConfig): string | undefined {
+  const a = prev.cluster;
+  const b = next.cluster;
+  const same =
+    a === b ||
+    (a !== undefined &&
+      b !== undefined &&
+      a.redis === b.redis &&
+      a.node === b.node &&
+      a.peerAddress.text === b.peerAddress.text &&
+      a.workers === b.workers &&
+      a.certPem === b.certPem &&
+      a.keyPem === b.keyPem);
+  return same ? undefined : "cluster settings changed: they take effect when frelay is restarted (the running cluster settings are kept)";
+}
