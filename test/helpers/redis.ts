@@ -3,15 +3,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { freePort } from "./cli";
+import { requireTool } from "./require-tool";
 
-/**
- * Why Redis tests must skip here, or false to run them. Under FRELAY_CI_NO_SKIP=1 a missing
- * redis-server is not a reason: the tests run and fail, so CI cannot pass without it.
- */
+/** The `skip` option of a describe that runs a real redis-server (a failure under FRELAY_CI_NO_SKIP=1). */
 export function redisSkip(): string | false {
-  if (spawnSync("sh", ["-c", "command -v redis-server"]).status === 0) return false;
-  if (process.env["FRELAY_CI_NO_SKIP"] === "1") return false;
-  return "redis-server is not installed (Debian: apt-get install redis-server; CI's .ci/run installs it)";
+  return requireTool("redis-server", "redis-cli");
 }
 
 export interface RunningRedis {
