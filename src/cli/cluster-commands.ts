@@ -51,15 +51,26 @@ export function clusterStatusLines(c: ClusterStatus | null | undefined): string[
   ];
 }
 
+/** What the primary of `start --workers N` reports for each worker (its own status, or why it has none). */
+export interface WorkerStatusEntry {
+  worker: number;
+  pid?: number;
+  waiting?: number;
+  active_sessions?: number;
+  connections?: number;
+  cluster?: ClusterStatus | null;
+  error?: string;
+}
+
 /** One line per worker of `start --workers N`. */
-export function workerStatusLines(workers: Record<string, unknown>[] | undefined): string[] {
+export function workerStatusLines(workers: WorkerStatusEntry[] | undefined): string[] {
   if (!workers) return [];
   return [
     `  workers:     ${workers.length}`,
     ...workers.map((w) => {
-      const c = w["cluster"] as ClusterStatus | null | undefined;
-      if (w["error"]) return `    worker ${w["worker"]}: ${w["error"]}`;
-      return `    worker ${w["worker"]}: pid ${w["pid"]}, node ${c?.node ?? "-"}, ${w["waiting"]} waiting, ${w["active_sessions"]} sessions, ${w["connections"]} connections, Redis ${c?.redis ?? "-"}`;
+      if (w.error) return `    worker ${w.worker}: ${w.error}`;
+      const c = w.cluster;
+      return `    worker ${w.worker}: pid ${w.pid ?? "-"}, node ${c?.node ?? "-"}, ${w.waiting ?? 0} waiting, ${w.active_sessions ?? 0} sessions, ${w.connections ?? 0} connections, Redis ${c?.redis ?? "-"}`;
     }),
   ];
 }

@@ -61,7 +61,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
     .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
     .option("--force", "replace existing files")
-    .action((name: string, o) => setResult(() => cmdCertNode(cfg(), name, o, io)));
+    .action((name: string, o: Flags<typeof cmdCertNode, 2>) => setResult(() => cmdCertNode(cfg(), name, o, io)));
   cert
     .command("revoke [identity]")
     .description("revoke every relay certificate issued to an identity, or one by --serial (adds them to the CRL)")
