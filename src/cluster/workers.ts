@@ -4,7 +4,6 @@ import { loadConfig, type RelayConfig } from "../config/load";
 import { ControlServer } from "../daemon/control-server";
 import type { ReloadResult } from "../daemon/lifecycle";
 import { readPidfile, removePidfile, writePidfile } from "../daemon/pidfile";
-import type { ServiceOptions } from "../daemon/service";
 import { ConfigWatcher } from "../daemon/watch";
 import { DaemonError, UsageError, describe, type FrelayError } from "../errors";
 import { createLogger } from "../log/logger";
@@ -23,6 +22,12 @@ import { VERSION } from "../version";
 const BIN = path.join(__dirname, "..", "..", "..", "bin", "frelay.js");
 const READY_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+
+/** What `runService` passes to the primary (daemon/service's options, restated to keep imports one way). */
+export interface PrimaryOptions {
+  stdout: boolean;
+  onReady?: (info: { pid: number; listeners: string[]; warnings: string[] }) => void;
+}
 
 type Command = "status" | "sessions" | "reload" | "closeSession" | "stop" | "reopen";
 interface Request { frelay: "req"; id: number; cmd: Command; arg?: string }
@@ -93,7 +98,7 @@ class WorkerHandle {
 }
 
 /** The primary: forks the workers, then serves the control socket on their behalf. */
-export async function runPrimary(configFile: string, count: number, opts: ServiceOptions): Promise<number> {
+export async function runPrimary(configFile: string, count: number, opts: PrimaryOptions): Promise<number> {
   const config = loadConfig(configFile);
   const pid = readPidfile(config.pidfile);
   if (pid.kind === "running" && pid.pid !== process.pid) {
