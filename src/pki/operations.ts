@@ -323,13 +323,13 @@ export function renewCrl(certsDir: string, relayCaDir?: string, days?: number): 
  */
 export function createNodeCert(certsDir: string, node: string, bits: KeyBits, force: boolean, relayCaDir?: string): string[] {
   if (!isLabel(node)) {
-    throw new FrelayError("FRELAY_ERR_USAGE", `node name "${node}" is not valid (use one DNS label: letters, digits and '-', 1-63 characters)`);
+    throw new UsageError(`node name "${node}" is not valid (use one DNS label: letters, digits and '-', 1-63 characters)`);
   }
   const relayCa = loadPair(relayCaFiles(relayCaDir ?? certsDir), "relay CA", "run frelay init, or pass --relay-ca-dir");
   const files = nodeCertFiles(certsDir, node);
   if (!force) {
     for (const f of [files.cert, files.key]) {
-      if (exists(f)) throw new FrelayError("FRELAY_ERR_EXISTS", `${f} already exists (use --force to replace it)`);
+      if (exists(f)) throw new FileError("FRELAY_ERR_EXISTS", `${f} already exists (use --force to replace it)`);
     }
   }
   const pair = issueCertificate({ commonName: nodeCommonName(node), organizationalUnit: NODE_OU, usage: "peer", days: LEAF_DAYS, bits, issuer: relayCa });
