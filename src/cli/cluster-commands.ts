@@ -1,6 +1,5 @@
 import * as path from "node:path";
 import type { ClusterStatus } from "../cluster/cluster-node";
-import { probeRedis } from "../cluster/redis-store";
 import type { RelayConfig } from "../config/load";
 import { ConfigError } from "../errors";
 import { assertBits } from "../pki/certs";
@@ -24,6 +23,8 @@ export function cmdCertNode(configFile: string, node: string, opts: { bits: stri
 export async function checkClusterRedis(config: RelayConfig, io: Output): Promise<void> {
   if (!config.cluster) return;
   const url = redactedUrl(config.cluster.redis);
+  // Imported only here: a check without a cluster section never loads the Redis client.
+  const { probeRedis } = await import("../cluster/redis-store");
   const r = await probeRedis(config.cluster.redis);
   if (!r.ok) {
     throw new ConfigError("FRELAY_ERR_CONFIG_INVALID", `cluster.redis: cannot reach ${url} (${r.reason}); start Redis there or fix cluster.redis`);

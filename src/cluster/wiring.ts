@@ -2,7 +2,7 @@ import type { RelayConfig } from "../config/load";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
 import type { Registry } from "prom-client";
-import { ClusterNode } from "./cluster-node";
+import type { ClusterNode } from "./cluster-node";
 
 /**
  * The daemon's one entry to the cluster: a ClusterNode joined to `relay` when config.json has a
@@ -10,8 +10,13 @@ import { ClusterNode } from "./cluster-node";
  */
 export function joinCluster(config: RelayConfig, relay: Relay, pairMs: () => number, log: Logger, registry: Registry): ClusterNode | undefined {
   if (!config.cluster) return undefined;
+  // Loaded here, not imported at the top: a relay without a cluster section never loads the
+  // Redis client (nor needs it installed). A synchronous require keeps RelayServer's constructor
+  // synchronous; the module is plain TypeScript of this package.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ClusterNode: Node } = require("./cluster-node") as { ClusterNode: typeof ClusterNode };
   const link = { caPem: config.tls.caPem, certPem: config.cluster.certPem, keyPem: config.cluster.keyPem, ...(config.tls.crlPem ? { crlPem: config.tls.crlPem } : {}) };
-  const node = new ClusterNode(config.cluster, link, relay, pairMs, log, registry);
+  const node = new Node(config.cluster, link, relay, pairMs, log, registry);
   relay.useSharedRendezvous(node);
   return node;
 }
