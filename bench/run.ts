@@ -17,6 +17,7 @@ import { pump, Sink, type BytePair } from "./loadgen";
 import { openFileLimit } from "../src/daemon/limits";
 import { cpuBetween, cpuSnapshot, raiseOpenFiles, rssKb } from "./procstat";
 import { handshakeFlood, relayPair, relayPairH2, startBenchRelay, type BenchRelay, type RawPair } from "./frelay";
+import { h2ConnectionMemory } from "./h2-memory";
 import { ensureSocat, startSocat } from "./socat";
 import { MiB, median, mibPerSec, percentile, sleep } from "./stats";
 import { printTable, type Row } from "./report";
@@ -26,7 +27,7 @@ const P = quick
   ? { singleMiB: 64, runs: 3, aggMiB: 128, aggRuns: 1, pairings: 100, handshakeMs: 1000, h2MiB: 32, h2Runs: 1, idlePairs: 500, socatIdle: 20 }
   : { singleMiB: 512, runs: 5, aggMiB: 1024, aggRuns: 3, pairings: 500, handshakeMs: 5000, h2MiB: 256, h2Runs: 3, idlePairs: 10_000, socatIdle: 200 };
 const OPEN_FILES = 200_000;
-/** --only=single,pairs,latency,handshakes,h2,idle runs just those sections (for profiling). */
+/** --only=single,pairs,latency,handshakes,h2,h2mem,idle runs just those sections (for profiling). */
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const want = (section: string) => !only || only.includes(section);
 if (process.argv.includes("--idle-pairs")) P.idlePairs = Number(process.argv[process.argv.indexOf("--idle-pairs") + 1]);
@@ -232,6 +233,14 @@ async function main(): Promise<void> {
         await nginx.stop();
       }
     }
+    }
+    if (want("h2mem")) {
+      // One connection, 64 streams, peers that never read: what it pins is bounded by
+      // limits.h2_connection_buffer_mib (16 MiB by default), not by its stream count.
+      const m = await h2ConnectionMemory(64);
+      results["h2_connection_memory"] = m;
+      rows.push({ metric: `HTTP/2 conn, ${m.paired}/${m.streams} streams, peers not reading: relay RSS growth (MiB)`, frelay: m.rssGrowthMiB, target: `window × streams = ${m.offeredMiB.toFixed(0)} MiB`, lowerIsBetter: true });
+      rows.push({ metric: "relay external (Buffer) memory then (MiB)", frelay: m.externalMiB, lowerIsBetter: true });
     }
     if (want("idle")) {
     const socatKb = await socatIdleMemory(socat.proc.pid!, sink, socatPort, P.socatIdle);

@@ -60,6 +60,9 @@ export interface RelayConfig {
     readonly maxWaitingPerIdentity: number;
     /** Connections from one client address not yet past their request (TLS, then the request). */
     readonly maxHandshakesPerAddress: number;
+    /** What one HTTP/2 connection's streams may make the relay hold, in bytes, and how many may be open. */
+    readonly h2BufferBytes: number;
+    readonly h2MaxStreams: number;
   };
   readonly pidfile: string;
   readonly controlSocket: string;
@@ -86,7 +89,7 @@ export interface ClusterConfig {
 
 export const DEFAULTS = {
   timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "30s", h2_idle: "30s", h2_lifetime: "4h" },
-  limits: { max_connections: 20000, max_waiting_per_identity: 64, max_handshakes_per_address: 256 },
+  limits: { max_connections: 20000, max_waiting_per_identity: 64, max_handshakes_per_address: 256, h2_connection_buffer_mib: 16, h2_max_streams: 16 },
   pidfile: "frelay.pid",
   control_socket: "frelay.sock",
   log: { file: "frelay.log", level: "info" as LogLevel },
@@ -331,6 +334,16 @@ export function loadConfig(file: string): RelayConfig {
     errors.add(["fronting", "socket_group"], `applies only to a unix socket fronting.address (remove it, or give a socket path)`);
   }
 
+  const h2 = {
+    bufferBytes: (raw.limits?.h2_connection_buffer_mib ?? DEFAULTS.limits.h2_connection_buffer_mib) * 2 ** 20,
+    maxStreams: raw.limits?.h2_max_streams ?? DEFAULTS.limits.h2_max_streams,
+  };
+  // Each stream's window is the budget shared by the streams; below 64 KiB a stream crawls.
+  const window = Math.floor(h2.bufferBytes / h2.maxStreams);
+  if (window < 64 * 1024) {
+    errors.add(["limits", "h2_max_streams"], `leaves each HTTP/2 stream ${(window / 1024).toFixed(1)} KiB of limits.h2_connection_buffer_mib, under the 64 KiB a stream needs (lower h2_max_streams or raise h2_connection_buffer_mib)`);
+  }
+
   raw.routes.forEach((r, i) => {
     if (r.between[0] === r.between[1] && !r.between[0].startsWith("*")) {
       errors.add(["routes", i, "between"], `names ${r.between[0]} twice (a party cannot be routed to itself; name two different ends)`);
@@ -389,6 +402,8 @@ export function loadConfig(file: string): RelayConfig {
       maxConnections: raw.limits?.max_connections ?? DEFAULTS.limits.max_connections,
       maxWaitingPerIdentity: raw.limits?.max_waiting_per_identity ?? DEFAULTS.limits.max_waiting_per_identity,
       maxHandshakesPerAddress: raw.limits?.max_handshakes_per_address ?? DEFAULTS.limits.max_handshakes_per_address,
+      h2BufferBytes: h2.bufferBytes,
+      h2MaxStreams: h2.maxStreams,
     },
     pidfile: path.resolve(dir, raw.pidfile ?? DEFAULTS.pidfile),
     controlSocket: path.resolve(dir, raw.control_socket ?? DEFAULTS.control_socket),

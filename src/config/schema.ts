@@ -112,6 +112,8 @@ export const configSchema = {
         max_connections: { type: "integer", minimum: 1, maximum: 10_000_000, description: "TCP connections on the direct listener; beyond it a party gets its handshake and a 429, beyond 1.25 × it new connections are closed at once.", "x-reload": "new" },
         max_waiting_per_identity: { type: "integer", minimum: 1, maximum: 1_000_000, description: "Parties of one identity waiting at once; more are refused 429.", "x-reload": "new" },
         max_handshakes_per_address: { type: "integer", minimum: 1, maximum: 1_000_000, description: "Connections from one client address (after any PROXY header) that have not yet finished TLS and their request; beyond it a new one is closed at once.", "x-reload": "new" },
+        h2_connection_buffer_mib: { type: "integer", minimum: 1, maximum: 4096, description: "The most data, in MiB, one HTTP/2 connection (direct or fronting) can make the relay hold when the peers of its streams do not read, whatever the number of streams: each stream may send `h2_connection_buffer_mib / h2_max_streams` ahead (its receive window), at least 64 KiB.", "x-reload": "new" },
+        h2_max_streams: { type: "integer", minimum: 1, maximum: 1000, description: "Streams (parties) open at once on one HTTP/2 connection; a client or front that needs more opens another connection. Fewer streams give each a larger window (faster over long round trips).", "x-reload": "new" },
       },
     },
     pidfile: nonEmpty("The daemon's pidfile: the PID, then that process's start time. A reload that changes it writes the new file, then removes the old.", "live"),
@@ -160,7 +162,7 @@ export interface RawConfig {
   fronting?: { address: string; path?: string; client_cert_header?: string; client_address_header?: string; trusted_proxies?: string[]; socket_mode?: string; socket_group?: string };
   native_splice?: "auto" | "off";
   timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string; h2_idle?: string; h2_lifetime?: string };
-  limits?: { max_connections?: number; max_waiting_per_identity?: number; max_handshakes_per_address?: number };
+  limits?: { max_connections?: number; max_waiting_per_identity?: number; max_handshakes_per_address?: number; h2_connection_buffer_mib?: number; h2_max_streams?: number };
   pidfile?: string;
   control_socket?: string;
   log?: { file?: string; level?: "error" | "warn" | "info" | "debug" };

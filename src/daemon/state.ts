@@ -59,7 +59,7 @@ export function buildState(config: RelayConfig): RelayState {
     transport: Object.freeze({
       secureContext,
       handshakeMs: config.timeouts.handshakeMs,
-      h2: Object.freeze({ firstStreamMs: config.timeouts.handshakeMs, idleMs: config.timeouts.h2IdleMs, lifetimeMs: config.timeouts.h2LifetimeMs }),
+      h2: Object.freeze({ firstStreamMs: config.timeouts.handshakeMs, idleMs: config.timeouts.h2IdleMs, lifetimeMs: config.timeouts.h2LifetimeMs, bufferBytes: config.limits.h2BufferBytes, maxStreams: config.limits.h2MaxStreams }),
       maxConnections: config.limits.maxConnections,
       maxHandshakesPerAddress: config.limits.maxHandshakesPerAddress,
       proxyProtocol: config.proxyProtocol,

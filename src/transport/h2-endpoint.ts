@@ -7,7 +7,8 @@ import { isIdentity } from "../pki/identity";
 import { RefusalCode } from "../relay/party";
 import type { Relay } from "../relay/relay";
 import { H2Party, respondText } from "./h2-party";
-import { boundSession, streamsOf, type H2TimeBounds } from "./h2-session-bounds";
+import { connectionWindow, h2Settings, type H2BufferBounds, type H2Bounds } from "./h2-memory-bounds";
+import { boundSession, streamsOf } from "./h2-session-bounds";
 import type { PeerResult } from "./peer-identity";
 
 /** Who is on a stream, and from where (the real client address when known). */
@@ -29,19 +30,15 @@ export interface H2Routing<C> {
   originOf: (context: C, headers: http2.IncomingHttpHeaders, rawHeaders: readonly string[]) => StreamOrigin;
 }
 
-const MiB = 1024 * 1024;
-
 /**
- * HTTP/2 tuned for tunnels: the default 64 KiB windows cap throughput, so streams and sessions
- * get large windows; concurrency and per-session memory are bounded; no request timeout.
+ * HTTP/2 tuned for tunnels: no request timeout, concurrency and per-session bookkeeping bounded.
+ * The windows and the stream count come from the connection's memory budget
+ * (h2-memory-bounds.ts); Node's own default windows (64 KiB) would cap throughput.
+ * maxSessionMemory (MiB) is Node's cap on nghttp2's own bookkeeping (headers, queued frames),
+ * not on the stream data the windows bound.
  */
-export const H2_SERVER_OPTIONS: http2.ServerOptions = {
-  settings: { initialWindowSize: 4 * MiB, maxConcurrentStreams: 1000, enablePush: false },
-  maxSessionMemory: 64,
-  peerMaxConcurrentStreams: 1000,
-};
+const H2_SERVER_OPTIONS: http2.ServerOptions = { maxSessionMemory: 64, peerMaxConcurrentStreams: 1000 };
 
-const SESSION_WINDOW = 32 * MiB;
 const MAX_TAG_BYTES = 1024;
 
 /**
@@ -57,14 +54,17 @@ export class H2Endpoint<C = StreamOrigin> {
   private adopting: { context: C; notAfter: number | undefined; socket: net.Socket } | undefined;
   /** When the certificate a TLS connection was authenticated with expires (direct h2). */
   private readonly notAfter = new WeakMap<http2.ServerHttp2Session, number>();
+  /** The memory budget the server's SETTINGS were last made from (a reload may change it). */
+  private settingsFor: H2BufferBounds;
 
   constructor(
     private readonly relay: Relay,
     private readonly log: Logger,
     private readonly route: () => H2Routing<C>,
-    private readonly bounds: () => H2TimeBounds,
+    private readonly bounds: () => H2Bounds,
   ) {
-    this.server = http2.createServer(H2_SERVER_OPTIONS);
+    this.settingsFor = bounds();
+    this.server = http2.createServer({ ...H2_SERVER_OPTIONS, settings: h2Settings(this.settingsFor) });
     this.server.on("error", (err) => this.log.error("h2_error", { error: describe(err) }));
     this.server.on("sessionError", (err) => this.log.debug("h2_session_error", { error: describe(err) }));
     this.server.on("session", (session) => this.onSession(session));
@@ -86,6 +86,7 @@ export class H2Endpoint<C = StreamOrigin> {
     // 'session' fires synchronously inside emit('connection'): that is how the session learns
     // what was decided at accept.
     const validTo = isTls ? socket.getPeerX509Certificate()?.validTo : undefined;
+    this.applyBudget();
     this.adopting = { context, notAfter: validTo === undefined ? undefined : Date.parse(validTo), socket };
     let session: http2.ServerHttp2Session | undefined;
     this.server.once("session", (s) => (session = s));
@@ -100,6 +101,14 @@ export class H2Endpoint<C = StreamOrigin> {
     return session;
   }
 
+  /** A reload changed the memory budget: connections accepted from now on are offered the new SETTINGS. */
+  private applyBudget(): void {
+    const b = this.bounds();
+    if (b.bufferBytes === this.settingsFor.bufferBytes && b.maxStreams === this.settingsFor.maxStreams) return;
+    this.settingsFor = b;
+    this.server.updateSettings(h2Settings(b));
+  }
+
   private onSession(session: http2.ServerHttp2Session): void {
     session.on("error", (err) => this.log.debug("h2_session_error", { error: describe(err) }));
     const adopted = this.adopting;
@@ -109,9 +118,10 @@ export class H2Endpoint<C = StreamOrigin> {
     this.contexts.set(session, adopted.context);
     if (adopted.notAfter !== undefined) this.notAfter.set(session, adopted.notAfter);
     boundSession(session, adopted.socket, this.bounds(), this.log);
+    const window = connectionWindow(this.settingsFor);
     session.once("connect", () => {
       try {
-        session.setLocalWindowSize(SESSION_WINDOW);
+        session.setLocalWindowSize(window);
       } catch {
         // the session went away already
       }

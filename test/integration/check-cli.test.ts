@@ -90,4 +90,13 @@ describe("frelay check: validates config.json and every file it names, like ngin
     const r = await check();
     assert.match(r.stderr, /address: "localhost" is not host:port/);
   });
+
+  it("HTTP/2 memory limits: a budget too small for its streams is refused with the fix", async () => {
+    fx.writeConfig({ limits: { h2_connection_buffer_mib: 64, h2_max_streams: 256 } });
+    assert.equal((await check()).code, 0);
+    fx.writeConfig({ limits: { h2_connection_buffer_mib: 4, h2_max_streams: 128 } });
+    const r = await check();
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /limits\.h2_max_streams.*leaves each HTTP\/2 stream 32\.0 KiB.*lower h2_max_streams or raise h2_connection_buffer_mib/);
+  });
 });
