@@ -1,13 +1,14 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as net from "node:net";
+import * as path from "node:path";
 import * as tls from "node:tls";
 import { connect, type ConnectOptions } from "../../src/client/connect";
 import type { Fixture } from "../helpers/fixture";
 import { suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair } from "../helpers/raw-party";
 import { keepFlowing } from "../helpers/flowing";
-import { delay } from "../helpers/streams";
+import { waitForStatus } from "../helpers/control-state";
 
 /** Resolves with how long the relay took to close a connection that `act` started. */
 function timeToClose(port: number, act: (s: net.Socket) => void, localAddress = "127.0.0.1"): Promise<number> {
@@ -44,6 +45,7 @@ function dripRequest(fx: Fixture, relay: RunningRelay, gapMs: number): Promise<n
 describe("abuse: slow clients, floods and per-address limits", () => {
   let fx: Fixture;
   let relay: RunningRelay;
+  const controlSocket = () => path.join(fx.dir, "frelay.sock");
   let close: () => Promise<void>;
   before(async () => {
     ({ fx, relay, close } = await suiteRelay({
@@ -80,7 +82,8 @@ describe("abuse: slow clients, floods and per-address limits", () => {
         s.on("error", () => undefined);
       })),
     );
-    await delay(100);
+    // The relay's own count, not a pause: all four are accepted before the fifth is tried.
+    await waitForStatus(controlSocket(), (s) => s["connections"] === 4);
     const fifth = await timeToClose(relay.port, () => undefined, "127.0.0.31");
     assert.ok(fifth < 500, `the fifth connection from one address should be closed at once (took ${fifth} ms)`);
     await relay.waitFor((e) => e["event"] === "handshake_failed" && String(e["reason"]).includes("limits.max_handshakes_per_address is 4"));
@@ -90,7 +93,7 @@ describe("abuse: slow clients, floods and per-address limits", () => {
     b.socket.destroy();
     // Slots come back when the connections go: the same address pairs afterwards.
     for (const s of silent) s.destroy();
-    await delay(100);
+    await waitForStatus(controlSocket(), (s) => s["connections"] === 0);
     const [c, d] = await pair(party("0.user1", "1.user1", "pb", "127.0.0.31"), party("1.user1", "0.user1", "pb", "127.0.0.31"));
     c.socket.destroy();
     d.socket.destroy();

@@ -1,12 +1,14 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as net from "node:net";
+import * as path from "node:path";
 import * as tls from "node:tls";
 import type { Fixture } from "../helpers/fixture";
 import { runCli, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair } from "../helpers/raw-party";
 import { keepFlowing } from "../helpers/flowing";
 import { rssMiB } from "../helpers/process-stats";
+import { waitForStatus } from "../helpers/control-state";
 
 /** A small seeded PRNG (mulberry32): a failing case can be replayed from the printed seed. */
 function prng(seed: number): () => number {
@@ -136,7 +138,8 @@ describe("fuzz: malformed requests and handshakes", () => {
     a.socket.destroy();
     b.socket.destroy();
     // No leak: nothing waits, no connection is left over, the process is alive and its memory flat.
-    await new Promise((r) => setTimeout(r, 2500)); // refusals linger up to 2 s for the client to read
+    // Refusals linger up to 2 s for the client to read: wait for the relay to say all are gone.
+    await waitForStatus(path.join(fx.dir, "frelay.sock"), (s) => s["waiting"] === 0 && s["connections"] === 0, 10_000);
     const status = JSON.parse((await runCli(["status", "--json", "-c", fx.configFile])).stdout) as Record<string, number>;
     assert.equal(status["waiting"], 0);
     assert.equal(status["connections"], 0);

@@ -8,7 +8,8 @@ import { controlRequest } from "../../src/daemon/control-client";
 import { FRELAY_BIN, freePort, suiteRelay } from "../helpers/cli";
 import { makeFixture } from "../helpers/fixture";
 import { pair, waitingRawParty } from "../helpers/raw-party";
-import { delay, readAll } from "../helpers/streams";
+import { readAll } from "../helpers/streams";
+import { fileMatches } from "../helpers/eventually";
 
 function get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -54,8 +55,8 @@ describe("operations: metrics, logs, graceful stop", () => {
       await readAll(b.socket);
       b.socket.end();
       await relay.waitFor((e) => e["event"] === "closed" && e["tag"] === "t1");
-      await delay(200);
-      const lines = fs.readFileSync(path.join(fx.dir, "frelay.log"), "utf8").trim().split("\n");
+      // The file sink writes asynchronously: wait for the line itself.
+      const lines = (await fileMatches(path.join(fx.dir, "frelay.log"), /"event":"closed".*"tag":"t1"|"tag":"t1".*"event":"closed"/)).trim().split("\n");
       const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
       const closed = events.find((e) => e["event"] === "closed" && e["tag"] === "t1");
       assert.ok(closed, "closed event in the log file");
@@ -77,8 +78,7 @@ describe("operations: metrics, logs, graceful stop", () => {
       const t0 = Date.now();
       relay.proc.kill("SIGTERM");
       assert.equal((JSON.parse((await answer).toString()) as { Code: number }).Code, 503);
-      // Still flowing during the drain.
-      await delay(300);
+      // Still flowing during the drain (which began before the 503 went out).
       a.socket.write("during drain");
       const seen = await new Promise<string>((r) => b.socket.once("data", (c: Buffer) => r(c.toString())));
       assert.equal(seen, "during drain");

@@ -8,6 +8,7 @@ import { BASE_CONFIG, type Fixture } from "../helpers/fixture";
 import { freePort, runCli, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair, refusalFor, waitingRawParty } from "../helpers/raw-party";
 import { delay, readAll, sha256 } from "../helpers/streams";
+import { eventually, fileMatches, holdsOpen } from "../helpers/eventually";
 
 /** Keeps `conn` busy sending random data in pieces until stop(); returns what was sent. */
 function trickle(conn: RelayedConnection): { stop(): Promise<Buffer> } {
@@ -138,13 +139,13 @@ describe("reload: a new config applies without a restart; a broken one changes n
     assert.equal(e["result"], "unchanged");
     const logFile = `${fx.dir}/frelay.log`;
     fs.renameSync(logFile, `${logFile}.1`);
+    // The reopen is seen (the relay holds the new file), then the reload it logs goes there.
     relay.proc.kill("SIGUSR1");
-    await delay(300);
+    await eventually("the reopened log file", () => fs.existsSync(logFile));
+    await holdsOpen(relay.proc.pid ?? 0, logFile);
     relay.proc.kill("SIGHUP");
     await next((x) => x["event"] === "reload" && relay.events.filter((y) => y["event"] === "reload").length >= 2);
-    await delay(300);
-    assert.ok(fs.existsSync(logFile), "a new log file after SIGUSR1");
-    assert.match(fs.readFileSync(logFile, "utf8"), /"event":"reload"/);
+    await fileMatches(logFile, /"event":"reload"/);
     assert.equal(relay.proc.exitCode, null, "still running");
     const inspector = await new Promise<boolean>((resolve) => {
       const s = net.connect(9229, "127.0.0.1");

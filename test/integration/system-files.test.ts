@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { FRELAY_BIN, REPO_ROOT, suiteRelay } from "../helpers/cli";
 import { requireTool } from "../helpers/require-tool";
-import { delay } from "../helpers/streams";
+import { fileMatches, holdsOpen } from "../helpers/eventually";
 
 const UNIT = path.join(REPO_ROOT, "systemd", "frelay.service");
 
@@ -45,7 +45,7 @@ describe("contrib/logrotate/frelay", { skip: requireTool("logrotate") }, () => {
     try {
       const log = path.join(fx.dir, "frelay.log");
       const conf = path.join(fx.dir, "logrotate.conf");
-      while (!fs.existsSync(log) || fs.statSync(log).size === 0) await delay(50); // winston writes asynchronously
+      await fileMatches(log, /\S/); // the file sink writes asynchronously
       fs.writeFileSync(
         conf,
         fs
@@ -59,11 +59,11 @@ describe("contrib/logrotate/frelay", { skip: requireTool("logrotate") }, () => {
       const r = spawnSync("logrotate", ["-f", "-s", path.join(fx.dir, "logrotate.state"), conf], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr);
       assert.ok(fs.existsSync(`${log}.1`), `rotated file: ${r.stdout}${r.stderr}`);
-      await delay(300);
+      // postrotate's SIGUSR1 has been sent; once the relay holds the new file, our SIGHUP follows.
+      await holdsOpen(relay.proc.pid ?? 0, log);
       relay.proc.kill("SIGHUP");
       await relay.waitFor((e) => e["event"] === "reload");
-      await delay(300);
-      assert.match(fs.readFileSync(log, "utf8"), /"event":"reload"/, "new lines go to the new file");
+      await fileMatches(log, /"event":"reload"/); // new lines go to the new file
       assert.doesNotMatch(fs.readFileSync(`${log}.1`, "utf8"), /"event":"reload"/);
     } finally {
       await close();
