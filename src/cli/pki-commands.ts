@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatHostPort, parseHostPort } from "../config/address";
 import { loadConfig } from "../config/load";
-import { assertBits } from "../pki/certs";
+import { assertBits, assertKeyType } from "../pki/certs";
 import { crlFreshness } from "../pki/crl-freshness";
 import { CERT_MODE, writeNewFile } from "../pki/files";
 import { createParty, createUserCa, initRelayPki, renewCrl, revokeParty, revokeSerial } from "../pki/operations";
@@ -21,9 +21,10 @@ function rel(file: string): string {
   return path.relative(process.cwd(), file) || file;
 }
 
-export function cmdInit(configFile: string, opts: { hostname: string[]; bits: string; force?: boolean }, io: Output): number {
+export function cmdInit(configFile: string, opts: { hostname: string[]; bits: string; keyType?: string; force?: boolean }, io: Output): number {
   const bits = assertBits(Number(opts.bits));
-  const created = initRelayPki({ certsDir: certsDirOf(configFile), hostnames: opts.hostname, bits, force: !!opts.force });
+  const keyType = assertKeyType(opts.keyType ?? "rsa");
+  const created = initRelayPki({ certsDir: certsDirOf(configFile), hostnames: opts.hostname, bits, keyType, force: !!opts.force });
   if (opts.force || !fs.existsSync(configFile)) {
     writeNewFile(configFile, fs.readFileSync(EXAMPLE_CONFIG, "utf8"), CERT_MODE, !!opts.force);
     created.push(configFile);
@@ -72,8 +73,8 @@ export function cmdInitFromFlock(configFile: string, certs: string, opts: { forc
   return 0;
 }
 
-export function cmdCertUser(configFile: string, user: string, opts: { bits: string; force?: boolean }, io: Output): number {
-  for (const f of createUserCa(certsDirOf(configFile), user, assertBits(Number(opts.bits)), !!opts.force)) io.out(`created ${rel(f)}`);
+export function cmdCertUser(configFile: string, user: string, opts: { bits: string; keyType: string; force?: boolean }, io: Output): number {
+  for (const f of createUserCa(certsDirOf(configFile), user, assertBits(Number(opts.bits)), !!opts.force, assertKeyType(opts.keyType))) io.out(`created ${rel(f)}`);
   return 0;
 }
 
@@ -96,7 +97,7 @@ function relayAddressFor(configFile: string, flag: string | undefined): string {
 export function cmdCertParty(
   configFile: string,
   party: string,
-  opts: { user: string; bits: string; force?: boolean; relayCaDir?: string; userCaDir?: string; relay?: string },
+  opts: { user: string; bits: string; keyType: string; force?: boolean; relayCaDir?: string; userCaDir?: string; relay?: string },
   io: Output,
 ): number {
   const result = createParty({
@@ -104,6 +105,7 @@ export function cmdCertParty(
     party,
     user: opts.user,
     bits: assertBits(Number(opts.bits)),
+    keyType: assertKeyType(opts.keyType),
     force: !!opts.force,
     relayAddress: relayAddressFor(configFile, opts.relay),
     ...(opts.relayCaDir ? { relayCaDir: path.resolve(opts.relayCaDir) } : {}),

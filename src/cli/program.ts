@@ -34,6 +34,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .description("create the relay CA, the relay certificate and config.json (only what is missing)")
     .option("--hostname <name>", "extra DNS name or IP for the relay certificate (repeatable)", collect, [])
     .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
+    .option("--key-type <type>", "rsa (the default, what Flock's clients use) or ec (ECDSA P-256: handshakes cost the relay far less CPU)", "rsa")
     .option("--force", "replace existing keys, certificates and config")
     .option("--from-flock <certs>", "adopt a Flock fr-adm certs folder as it lies: write config.json for it, with routes between each user's parties")
     .action((o: Flags<typeof cmdInit, 1> & { fromFlock?: string }) => setResult(() => (o.fromFlock ? cmdInitFromFlock(cfg(), o.fromFlock, o, io) : cmdInit(cfg(), o, io))));
@@ -43,6 +44,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .command("user <user>")
     .description("create a user's CA (signs that user's end-to-end certificates)")
     .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
+    .option("--key-type <type>", "rsa (the default, what Flock's clients use) or ec (ECDSA P-256: handshakes cost the relay far less CPU)", "rsa")
     .option("--force", "replace an existing user CA")
     .action((user: string, o: Flags<typeof cmdCertUser, 2>) => setResult(() => cmdCertUser(cfg(), user, o, io)));
   cert
@@ -53,6 +55,7 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("--relay-ca-dir <dir>", "folder holding relay-ca.pem and relay-ca.key (default: certs/)")
     .option("--user-ca-dir <dir>", "folder holding the user's ca.pem and ca.key (default: certs/users/<user>/)")
     .option("--bits <n>", "RSA key size: 2048, 3072 or 4096", "2048")
+    .option("--key-type <type>", "rsa (the default, what Flock's clients use) or ec (ECDSA P-256: handshakes cost the relay far less CPU)", "rsa")
     .option("--force", "replace existing files")
     .action((party: string, o: Flags<typeof cmdCertParty, 2>) => setResult(() => cmdCertParty(cfg(), party, o, io)));
   cert

@@ -2,13 +2,17 @@ import * as crypto from "node:crypto";
 import * as net from "node:net";
 import forge from "node-forge";
 import { PkiError, UsageError } from "../errors";
+import { buildCertificate, issuerParts } from "./x509-builder";
 
 /**
  * The only module that speaks node-forge: key pairs, CA and leaf certificates, CRLs.
- * Keys are RSA, PKCS#8 PEM; signatures SHA-256.
+ * Keys are RSA (the default) or ECDSA P-256, PKCS#8 PEM; signatures SHA-256. Chains with an EC
+ * key anywhere are made with Node's crypto (x509-builder.ts): node-forge knows only RSA.
  */
 export type KeyBits = 2048 | 3072 | 4096;
 export const KEY_BITS: readonly KeyBits[] = [2048, 3072, 4096];
+export type KeyType = "rsa" | "ec";
+export const KEY_TYPES: readonly KeyType[] = ["rsa", "ec"];
 
 export interface KeyAndCert {
   keyPem: string;
@@ -24,6 +28,8 @@ interface CertRequest {
   usage: Usage;
   days: number;
   bits: KeyBits;
+  /** RSA (of `bits`) unless "ec" (P-256). */
+  keyType?: KeyType;
   /** DNS names and IP addresses for the subjectAltName. */
   altNames?: readonly string[];
   /** Signer; absent for a self-signed CA. */
@@ -72,6 +78,8 @@ function extensionsFor(req: CertRequest): object[] {
 }
 
 export function issueCertificate(req: CertRequest): KeyAndCert {
+  const issuerIsEc = req.issuer !== undefined && crypto.createPrivateKey(req.issuer.keyPem).asymmetricKeyType === "ec";
+  if (req.keyType === "ec" || issuerIsEc) return issueWithNodeCrypto(req);
   const keys = forge.pki.rsa.generateKeyPair({ bits: req.bits, e: 0x10001 });
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
@@ -106,13 +114,32 @@ export function issueCertificate(req: CertRequest): KeyAndCert {
   return { keyPem: lf(forge.pki.privateKeyInfoToPem(pkcs8)), certPem: lf(forge.pki.certificateToPem(cert)) };
 }
 
+/** A certificate with an EC key, or signed by one; its key is made by Node's crypto too. */
+function issueWithNodeCrypto(req: CertRequest): KeyAndCert {
+  const { privateKey, publicKey } =
+    req.keyType === "ec" ? crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }) : crypto.generateKeyPairSync("rsa", { modulusLength: req.bits, publicExponent: 0x10001 });
+  const now = Date.now();
+  const certPem = buildCertificate({
+    commonName: req.commonName,
+    usage: req.usage,
+    notBefore: req.validity?.notBefore ?? new Date(now - HOUR_MS),
+    notAfter: req.validity?.notAfter ?? new Date(now + req.days * 24 * HOUR_MS),
+    serialHex: randomSerial(),
+    publicKey,
+    ...(req.altNames ? { altNames: req.altNames } : {}),
+    ...(req.issuer ? { issuer: req.issuer } : { selfKey: privateKey }),
+  });
+  return { keyPem: privateKey.export({ type: "pkcs8", format: "pem" }) as string, certPem };
+}
+
+/** The serial, hex (read by Node's crypto: node-forge cannot parse a certificate with an EC key). */
 export function serialOf(certPem: string): string {
-  return forge.pki.certificateFromPem(certPem).serialNumber;
+  return new crypto.X509Certificate(certPem).serialNumber.toLowerCase();
 }
 
 export function commonNameOf(certPem: string): string | undefined {
-  const field = forge.pki.certificateFromPem(certPem).subject.getField("CN") as { value?: string } | null;
-  return field?.value;
+  const cn = new crypto.X509Certificate(certPem).subject.split("\n").find((l) => l.startsWith("CN="));
+  return cn?.slice(3);
 }
 
 export interface RevokedEntry {
@@ -146,7 +173,7 @@ const OID_ECDSA_SHA256 = "1.2.840.10045.4.3.2";
  */
 export function buildCrl(ca: KeyAndCert, revoked: readonly RevokedEntry[], opts: { days?: number; now?: Date } = {}): string {
   const { asn1 } = forge;
-  const caCert = forge.pki.certificateFromPem(ca.certPem);
+  const caSubject = asn1.fromDer(issuerParts(ca.certPem).subject.toString("binary"));
   const caKey = crypto.createPrivateKey(ca.keyPem);
   const sigOid = caKey.asymmetricKeyType === "ec" ? OID_ECDSA_SHA256 : OID_SHA256_RSA;
   const algorithm = () =>
@@ -166,7 +193,7 @@ export function buildCrl(ca: KeyAndCert, revoked: readonly RevokedEntry[], opts:
   const tbsParts = [
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, String.fromCharCode(1)),
     algorithm(),
-    forge.pki.distinguishedNameToAsn1(caCert.subject),
+    caSubject,
     time(new Date(now.getTime() - CRL_BACKDATE_MS)),
     time(new Date(now.getTime() + (opts.days ?? CRL_DAYS) * 24 * HOUR_MS)),
   ];
@@ -199,7 +226,11 @@ export function parseCrl(crlPem: string): ParsedCrl {
   const { asn1 } = forge;
   const block = forge.pem.decode(crlPem).find((b) => b.type === "X509 CRL");
   if (!block) throw new PkiError("no X509 CRL block");
-  const crl = asn1.fromDer(block.body);
+  // decodeBitStrings off: an ECDSA signature is itself DER, and forge would otherwise parse the
+  // signature BIT STRING into a structure (an EC-signed CRL then never verified).
+  // (forge takes this options object; its type declarations know only the older boolean.)
+  const fromDer = asn1.fromDer as unknown as (bytes: string, options: { decodeBitStrings: boolean }) => forge.asn1.Asn1;
+  const crl = fromDer(block.body, { decodeBitStrings: false });
   const [tbs, alg, sig] = crl.value as forge.asn1.Asn1[];
   if (!tbs || !alg || !sig || !Array.isArray(tbs.value)) throw new PkiError("not a CRL");
   const fields = tbs.value;
@@ -248,6 +279,11 @@ export function crlSignedBy(crl: ParsedCrl, caPem: string): boolean {
       return false;
     }
   });
+}
+
+export function assertKeyType(t: string): KeyType {
+  if ((KEY_TYPES as readonly string[]).includes(t)) return t as KeyType;
+  throw new UsageError(`--key-type ${t} is not supported (use rsa or ec)`);
 }
 
 export function assertBits(n: number): KeyBits {

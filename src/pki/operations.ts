@@ -4,7 +4,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { parseHostPort } from "../config/address";
 import { FileError, FrelayError, PkiError, UsageError } from "../errors";
-import { buildCrl, commonNameOf, crlSignedBy, issueCertificate, parseCrl, serialOf, type KeyAndCert, type KeyBits, type ParsedCrl, type RevokedEntry } from "./certs";
+import { buildCrl, commonNameOf, crlSignedBy, issueCertificate, parseCrl, serialOf, type KeyAndCert, type KeyBits, type KeyType, type ParsedCrl, type RevokedEntry } from "./certs";
 import { CERT_MODE, KEY_MODE, readText, writeAtomic, writeNewFile } from "./files";
 import { isIdentity, isLabel, isUserName, normalizeSerial } from "./identity";
 import { crlFile, nodeCertFiles, partyFiles, relayCaFiles, relayServerFiles, userCaDir, userCaFiles, type RelayCaFiles } from "./layout";
@@ -34,6 +34,8 @@ export interface InitOptions {
   certsDir: string;
   hostnames: readonly string[];
   bits: KeyBits;
+  /** RSA of `bits` (the default), or ECDSA P-256. */
+  keyType?: KeyType;
   force: boolean;
 }
 
@@ -47,7 +49,7 @@ export function initRelayPki(opts: InitOptions): string[] {
     if (!opts.force && exists(caFiles.cert)) {
       throw new FileError("FRELAY_ERR_EXISTS", `${caFiles.cert} exists without its key ${caFiles.key} (restore the key, or use --force to make a new CA)`);
     }
-    ca = issueCertificate({ commonName: "frelay relay CA", usage: "ca", days: CA_DAYS, bits: opts.bits });
+    ca = issueCertificate({ commonName: "frelay relay CA", usage: "ca", days: CA_DAYS, bits: opts.bits, ...keyTypeOf(opts) });
     writePair(caFiles, ca, opts.force);
     created.push(caFiles.cert, caFiles.key);
   } else {
@@ -58,7 +60,7 @@ export function initRelayPki(opts: InitOptions): string[] {
   // A new CA invalidates the old server certificate, so it is re-issued with it.
   if (newCa || !exists(serverFiles.key)) {
     const names = [...new Set([...RELAY_SERVER_NAMES, ...opts.hostnames])];
-    const server = issueCertificate({ commonName: "frelay", usage: "server", days: LEAF_DAYS, bits: opts.bits, altNames: names, issuer: ca });
+    const server = issueCertificate({ commonName: "frelay", usage: "server", days: LEAF_DAYS, bits: opts.bits, ...keyTypeOf(opts), altNames: names, issuer: ca });
     writePair(serverFiles, server, newCa || opts.force);
     created.push(serverFiles.cert, serverFiles.key);
   }
@@ -78,12 +80,17 @@ export function initRelayPki(opts: InitOptions): string[] {
   return created;
 }
 
-export function createUserCa(certsDir: string, user: string, bits: KeyBits, force: boolean): string[] {
+/** The optional keyType field, left out when absent (exactOptionalPropertyTypes-friendly). */
+function keyTypeOf(o: { keyType?: KeyType }): { keyType?: KeyType } {
+  return o.keyType ? { keyType: o.keyType } : {};
+}
+
+export function createUserCa(certsDir: string, user: string, bits: KeyBits, force: boolean, keyType?: KeyType): string[] {
   if (!isUserName(user)) {
     throw new UsageError(`user name "${user}" is not valid (use DNS labels: letters, digits and '-', 1-63 characters each)`);
   }
   const files = userCaFiles(userCaDir(certsDir, user));
-  const ca = issueCertificate({ commonName: `frelay user CA ${user}`, usage: "ca", days: CA_DAYS, bits });
+  const ca = issueCertificate({ commonName: `frelay user CA ${user}`, usage: "ca", days: CA_DAYS, bits, ...(keyType ? { keyType } : {}) });
   writePair(files, ca, force);
   return [files.cert, files.key];
 }
@@ -93,6 +100,8 @@ export interface PartyOptions {
   party: string;
   user: string;
   bits: KeyBits;
+  /** RSA of `bits` (the default), or ECDSA P-256, for both of the party's certificates. */
+  keyType?: KeyType;
   force: boolean;
   relayCaDir?: string;
   userCaDir?: string;
@@ -120,8 +129,8 @@ export function createParty(opts: PartyOptions): PartyResult {
   // The certificate being replaced may have leaked (that is often why it is replaced): it is
   // revoked below, once its successor is written.
   const replaced = exists(files.relayCert) ? replacedSerial(files.relayCert, identity) : undefined;
-  const relayCert = issueCertificate({ commonName: identity, usage: "client", days: LEAF_DAYS, bits: opts.bits, altNames: [identity], issuer: relayCa });
-  const partyCert = issueCertificate({ commonName: identity, usage: "peer", days: LEAF_DAYS, bits: opts.bits, altNames: [identity], issuer: userCa });
+  const relayCert = issueCertificate({ commonName: identity, usage: "client", days: LEAF_DAYS, bits: opts.bits, ...keyTypeOf(opts), altNames: [identity], issuer: relayCa });
+  const partyCert = issueCertificate({ commonName: identity, usage: "peer", days: LEAF_DAYS, bits: opts.bits, ...keyTypeOf(opts), altNames: [identity], issuer: userCa });
   recordIssued(opts.certsDir, identity, relayCert.certPem);
   writePair({ cert: files.relayCert, key: files.relayKey }, relayCert, opts.force);
   writePair({ cert: files.partyCert, key: files.partyKey }, partyCert, opts.force);

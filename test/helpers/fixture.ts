@@ -4,6 +4,7 @@ import * as path from "node:path";
 import type { PartySettings } from "../../src/client/settings";
 import { createParty, createUserCa, initRelayPki } from "../../src/pki/operations";
 import { partyFiles, relayCaFiles } from "../../src/pki/layout";
+import type { KeyType } from "../../src/pki/certs";
 
 /** A temporary relay folder with a real PKI made at test time, and helpers around it. */
 export interface Fixture {
@@ -26,13 +27,15 @@ export const BASE_CONFIG = {
 /** Parties made for every fixture: enough for routes, wildcards and a forbidden pair. */
 const PARTIES: [string, string][] = [["0", "user1"], ["1", "user1"], ["2", "user1"], ["3", "user1"], ["hub", "flock"], ["a", "flock"], ["0", "user2"]];
 
-export function makeFixture(parties: [string, string][] = PARTIES): Fixture {
+/** `keyType: "ec"` makes every key and certificate ECDSA P-256 (the default is RSA-2048). */
+export function makeFixture(parties: [string, string][] = PARTIES, opts: { keyType?: KeyType } = {}): Fixture {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "frelay-test-"));
   const certsDir = path.join(dir, "certs");
-  initRelayPki({ certsDir, hostnames: [], bits: 2048, force: false });
+  const keyType = opts.keyType ?? "rsa";
+  initRelayPki({ certsDir, hostnames: [], bits: 2048, keyType, force: false });
   const users = new Set(parties.map(([, u]) => u));
-  for (const u of users) createUserCa(certsDir, u, 2048, false);
-  for (const [p, u] of parties) createParty({ certsDir, party: p, user: u, bits: 2048, force: false, relayAddress: "127.0.0.1:6000" });
+  for (const u of users) createUserCa(certsDir, u, 2048, false, keyType);
+  for (const [p, u] of parties) createParty({ certsDir, party: p, user: u, bits: 2048, keyType, force: false, relayAddress: "127.0.0.1:6000" });
   const configFile = path.join(dir, "config.json");
   const fx: Fixture = {
     dir,
