@@ -121,6 +121,7 @@ function issueWithNodeCrypto(req: CertRequest): KeyAndCert {
   const now = Date.now();
   const certPem = buildCertificate({
     commonName: req.commonName,
+    ...(req.organizationalUnit ? { organizationalUnit: req.organizationalUnit } : {}),
     usage: req.usage,
     notBefore: req.validity?.notBefore ?? new Date(now - HOUR_MS),
     notAfter: req.validity?.notAfter ?? new Date(now + req.days * 24 * HOUR_MS),

@@ -13,6 +13,8 @@ export type CertUsage = "ca" | "server" | "client" | "peer";
 
 export interface BuildRequest {
   commonName: string;
+  /** OU, before the CN as node-forge writes it (node certificates carry one). */
+  organizationalUnit?: string;
   usage: CertUsage;
   notBefore: Date;
   notAfter: Date;
@@ -27,6 +29,7 @@ export interface BuildRequest {
 
 const OID = {
   cn: "2.5.4.3",
+  ou: "2.5.4.11",
   sha256Rsa: "1.2.840.113549.1.1.11",
   ecdsaSha256: "1.2.840.10045.4.3.2",
   basicConstraints: "2.5.29.19",
@@ -60,8 +63,8 @@ export function issuerParts(certPem: string): { subject: Buffer; keyId?: Buffer 
   return { subject: subject.whole, ...(keyId ? { keyId } : {}) };
 }
 
-function name(cn: string): Buffer {
-  return seq(set(seq(oid(OID.cn), utf8(cn))));
+function name(cn: string, ou?: string): Buffer {
+  return seq(...(ou ? [set(seq(oid(OID.ou), utf8(ou)))] : []), set(seq(oid(OID.cn), utf8(cn))));
 }
 
 function extension(id: string, critical: boolean, value: Buffer): Buffer {
@@ -129,7 +132,7 @@ export function buildCertificate(req: BuildRequest): string {
   const spki = req.publicKey.export({ type: "spki", format: "der" });
   const spkiKey = read(children(read(spki).content)[1]?.whole ?? Buffer.alloc(0)).content.subarray(1);
   const issuer = req.issuer ? issuerParts(req.issuer.certPem) : undefined;
-  const subject = name(req.commonName);
+  const subject = name(req.commonName, req.organizationalUnit);
   const alg = signatureAlgorithm(signer);
   const tbs = seq(
     explicit(0, uint(Buffer.from([2]))),
