@@ -1,6 +1,6 @@
 import type * as http2 from "node:http2";
 import * as net from "node:net";
-import type { ListenAddress } from "../config/address";
+import { addressKey, type ListenAddress } from "../config/address";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import type { Relay } from "../relay/relay";
@@ -51,12 +51,13 @@ export class FrontingListener {
       () => ({ path: this.state().fronting?.path ?? "/frelay", originOf: (ctx, headers, raw) => this.originOf(ctx, headers, raw) }),
       () => this.state().h2,
     );
-    this.server = net.createServer((socket) => this.onConnection(socket));
+    this.server = net.createServer((socket) => this.accept(socket));
     // EMFILE and friends at accept time arrive here; the listener keeps running.
     this.server.on("error", (err) => this.log.error("listener_error", { transport: "h2c", error: describe(err) }));
   }
 
-  private onConnection(socket: net.Socket): void {
+  /** A connection the listener has accepted: trusted or closed, counted, then served. */
+  accept(socket: net.Socket): void {
     socket.on("error", ignore); // a reset is not our error; http2 reports what matters
     const front = this.kind === "unix" ? "unix" : socket.remoteAddress; // read once, here
     const trusted = this.state().fronting?.trusted;
@@ -75,8 +76,10 @@ export class FrontingListener {
     if (this.connections.size + this.othersOpen() >= st.maxConnections) return turnAway(`relay is at its connection limit (limits.max_connections is ${st.maxConnections})`);
     // Like the direct listener's handshakes: until its first stream a connection holds one of
     // its address's slots, so one front (or a peer on a trusted host) cannot hold them all.
-    const release = this.beforeFirstStream.take(front, st.maxHandshakesPerAddress);
-    if (!release) return turnAway(`too many fronting connections without a stream from ${front} (limits.max_handshakes_per_address is ${st.maxHandshakesPerAddress})`);
+    // IPv6 counts per /64, which one host commonly holds whole.
+    const key = addressKey(front);
+    const release = this.beforeFirstStream.take(key, st.maxHandshakesPerAddress);
+    if (!release) return turnAway(`too many fronting connections without a stream from ${key} (limits.max_handshakes_per_address is ${st.maxHandshakesPerAddress})`);
     this.connections.add(socket);
     socket.once("close", () => {
       this.connections.delete(socket);
