@@ -2,7 +2,7 @@
 export { connect, type ConnectOptions, type RelayedConnection } from "./client/connect";
 export { resolveSettings, type PartySettings } from "./client/settings";
 export { loadConfig, type RelayConfig } from "./config/load";
-export { RelayServer } from "./daemon/relay-server";
+export { RelayHost } from "./daemon/relay-host";
 export {
   ClientError,
   ConfigError,

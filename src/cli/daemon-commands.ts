@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { loadConfig, readDaemonPaths } from "../config/load";
 import { controlRequest } from "../daemon/control-client";
 import { isSameProcess, readPidfile, removePidfile } from "../daemon/pidfile";
-import { runService } from "../daemon/service";
+import { runDaemonProcess } from "../daemon/daemon-process";
 import { DaemonError, FileError, FrelayError, UsageError, describe, type FrelayErrorCode } from "../errors";
 import type { Output } from "./output";
 import type { ClusterStatus } from "../cluster/cluster-node";
@@ -22,10 +22,10 @@ type ChildMessage =
 /** `frelay start`: foreground, or a detached child that reports ready only once it is listening. */
 export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonChild?: boolean; worker?: boolean; workers?: string }, io: Output): Promise<number> {
   const workers = parseWorkers(opts.workers);
-  if (opts.worker) return runService(configFile, { stdout: false });
+  if (opts.worker) return runDaemonProcess(configFile, { stdout: false });
   if (opts.daemonChild) return runDaemonChild(configFile, workers);
   if (opts.fg) {
-    return runService(configFile, {
+    return runDaemonProcess(configFile, {
       ...(workers ? { workers } : {}),
       stdout: true,
       onReady: ({ listeners, warnings }) => {
@@ -76,7 +76,7 @@ export async function cmdStart(configFile: string, opts: { fg?: boolean; daemonC
   return 0;
 }
 
-/** The detached child: runs the service and tells the parent "ready" or why not, over IPC. */
+/** The detached child: runs the daemon process and tells the parent "ready" or why not, over IPC. */
 function parseWorkers(flag: string | undefined): number | undefined {
   if (flag === undefined) return undefined;
   const n = Number(flag);
@@ -89,7 +89,7 @@ async function runDaemonChild(configFile: string, workers: number | undefined): 
     if (process.send) process.send(m, () => process.connected && process.disconnect());
   };
   try {
-    return await runService(configFile, {
+    return await runDaemonProcess(configFile, {
       ...(workers ? { workers } : {}),
       stdout: false,
       onReady: ({ pid, listeners, warnings }) => send({ ready: true, pid, listeners, warnings }),

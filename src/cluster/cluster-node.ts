@@ -4,7 +4,7 @@ import type { ClusterConfig } from "../config/load";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import type { RawStream } from "../relay/party";
-import type { Relay } from "../relay/relay";
+import type { PairingCore } from "../relay/pairing-core";
 import type { Meeting, RemotePeer, SharedRendezvous, WaitingRef } from "../relay/shared-rendezvous";
 import { GO_TIMEOUT_MS, LinkError, LinkServer, dialClaim, readLine, writeLine, type ClaimMessage, type LinkTls } from "./node-link";
 import { RedisStore } from "./redis-store";
@@ -49,7 +49,7 @@ export class ClusterNode implements SharedRendezvous {
   constructor(
     private readonly config: ClusterConfig,
     private readonly link: LinkTls,
-    private readonly relay: Relay,
+    private readonly relay: PairingCore,
     private readonly pairMs: () => number,
     private readonly log: Logger,
     registry: Registry,

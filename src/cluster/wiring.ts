@@ -1,6 +1,6 @@
 import type { RelayConfig } from "../config/load";
 import type { Logger } from "../log/logger";
-import type { Relay } from "../relay/relay";
+import type { PairingCore } from "../relay/pairing-core";
 import type { Registry } from "prom-client";
 import type { ClusterNode } from "./cluster-node";
 
@@ -8,10 +8,10 @@ import type { ClusterNode } from "./cluster-node";
  * The daemon's one entry to the cluster: a ClusterNode joined to `relay` when config.json has a
  * `cluster` section, else nothing at all (no Redis client is even created).
  */
-export function joinCluster(config: RelayConfig, relay: Relay, pairMs: () => number, log: Logger, registry: Registry): ClusterNode | undefined {
+export function joinCluster(config: RelayConfig, relay: PairingCore, pairMs: () => number, log: Logger, registry: Registry): ClusterNode | undefined {
   if (!config.cluster) return undefined;
   // Loaded here, not imported at the top: a relay without a cluster section never loads the
-  // Redis client (nor needs it installed). A synchronous require keeps RelayServer's constructor
+  // Redis client (nor needs it installed). A synchronous require keeps RelayHost's constructor
   // synchronous; the module is plain TypeScript of this package.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { ClusterNode: Node } = require("./cluster-node") as { ClusterNode: typeof ClusterNode };

@@ -2,7 +2,7 @@ import cluster, { type Worker } from "node:cluster";
 import * as path from "node:path";
 import { loadConfig, type RelayConfig } from "../config/load";
 import { ControlServer } from "../daemon/control-server";
-import type { ReloadResult } from "../daemon/lifecycle";
+import type { ReloadResult } from "../daemon/process-lifecycle";
 import { readPidfile, removePidfile, writePidfile } from "../daemon/pidfile";
 import { ConfigWatcher } from "../daemon/watch";
 import { DaemonError, UsageError, describe, type FrelayError } from "../errors";
@@ -23,7 +23,7 @@ const BIN = path.join(__dirname, "..", "..", "..", "bin", "frelay.js");
 const READY_TIMEOUT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-/** What `runService` passes to the primary (daemon/service's options, restated to keep imports one way). */
+/** What `runDaemonProcess` passes to the primary (daemon/daemon-process's options, restated to keep imports one way). */
 export interface PrimaryOptions {
   stdout: boolean;
   onReady?: (info: { pid: number; listeners: string[]; warnings: string[] }) => void;
@@ -252,7 +252,7 @@ function primaryStatus(configFile: string, config: RelayConfig, startedAt: numbe
 
 /**
  * A worker: tells the primary when it is ready (or why not), then answers its requests. The
- * relay process itself is started by the caller (daemon/service), which passes its handlers.
+ * relay process itself is started by the caller (daemon/daemon-process.ts), which passes its handlers.
  */
 export function serveAsWorker(handlers: Record<Command, (arg?: string) => unknown>): void {
   process.on("message", (m: Request) => {

@@ -4,7 +4,7 @@ import type { ListenAddress } from "../config/address";
 import { describe } from "../errors";
 import { bindServer, boundText } from "../transport/bind";
 import type { Logger } from "../log/logger";
-import type { Relay } from "../relay/relay";
+import type { PairingCore } from "../relay/pairing-core";
 
 /**
  * Prometheus metrics for one relay. Labels are bounded: outcome and status code, route (as
@@ -15,7 +15,7 @@ export class RelayMetrics {
   private readonly connections: Counter<"outcome">;
   private readonly reloads: Counter<"result">;
 
-  constructor(relay: Relay, openConnections: () => number) {
+  constructor(relay: PairingCore, openConnections: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: "frelay_process_" });
     this.connections = new Counter({ name: "frelay_connections_total", help: "Party connections by outcome (paired, refused_<code>, handshake_failed)", labelNames: ["outcome"], registers: [this.registry] });
     this.reloads = new Counter({ name: "frelay_reloads_total", help: "Config reloads by result", labelNames: ["result"], registers: [this.registry] });

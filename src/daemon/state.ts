@@ -1,7 +1,7 @@
 import * as crypto from "node:crypto";
 import * as tls from "node:tls";
 import type { RelayConfig } from "../config/load";
-import type { RelayPolicy } from "../relay/relay";
+import type { RelayPolicy } from "../relay/pairing-core";
 import { RouteTable } from "../relay/routes";
 import type { TransportState } from "../transport/transport-state";
 import { TrustedProxies } from "../transport/fronted-identity";

@@ -1,7 +1,7 @@
 import * as net from "node:net";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
-import type { Relay } from "../relay/relay";
+import type { PairingCore } from "../relay/pairing-core";
 import { addressKey, formatHostPort } from "../config/address";
 import { AddressSlots } from "./address-slots";
 import { parseProxyHeader } from "./proxy-protocol";
@@ -34,7 +34,7 @@ export class DirectListener {
   private readonly reader: DirectRequestReader;
 
   constructor(
-    private readonly relay: Relay,
+    private readonly relay: PairingCore,
     private readonly state: () => TransportState,
     private readonly log: Logger,
     h2: H2Endpoint,

@@ -1,7 +1,7 @@
 import type * as net from "node:net";
 import * as tls from "node:tls";
 import { describe } from "../errors";
-import { turnedAway, type Relay } from "../relay/relay";
+import { turnedAway, type PairingCore } from "../relay/pairing-core";
 import { RefusalCode } from "../relay/party";
 import { verifiedPeer } from "./peer-identity";
 import { RecordGate } from "./record-gate";
@@ -41,7 +41,7 @@ function chooseAlpn({ protocols }: { protocols: string[] }): string | undefined 
  */
 export class DirectRequestReader {
   constructor(
-    private readonly relay: Relay,
+    private readonly relay: PairingCore,
     private readonly h2: H2Endpoint,
     /** Whether limits.max_connections is reached, counted by the listener across every listener. */
     private readonly overConnectionLimit: (st: TransportState) => boolean,

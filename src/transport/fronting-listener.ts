@@ -3,7 +3,7 @@ import * as net from "node:net";
 import { addressKey, type ListenAddress } from "../config/address";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
-import type { Relay } from "../relay/relay";
+import type { PairingCore } from "../relay/pairing-core";
 import { bindWithAccess, type SocketAccess } from "./unix-socket";
 import type { TransportState } from "./transport-state";
 import { AddressSlots } from "./address-slots";
@@ -39,7 +39,7 @@ export class FrontingListener {
   private boundText = "";
 
   constructor(
-    private readonly relay: Relay,
+    private readonly relay: PairingCore,
     private readonly state: () => TransportState,
     private readonly log: Logger,
     /** Connections open on the other listeners: limits.max_connections counts them all. */

@@ -5,7 +5,7 @@ import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import { isIdentity } from "../pki/identity";
 import { RefusalCode } from "../relay/party";
-import type { Relay } from "../relay/relay";
+import type { PairingCore } from "../relay/pairing-core";
 import { H2Party, respondText } from "./h2-party";
 import { connectionWindow, h2Settings, type H2BufferBounds, type H2Bounds } from "./h2-memory-bounds";
 import { boundSession, streamsOf } from "./h2-session-bounds";
@@ -58,7 +58,7 @@ export class H2Endpoint<C = StreamOrigin> {
   private settingsFor: H2BufferBounds;
 
   constructor(
-    private readonly relay: Relay,
+    private readonly relay: PairingCore,
     private readonly log: Logger,
     private readonly route: () => H2Routing<C>,
     private readonly bounds: () => H2Bounds,

@@ -44,7 +44,7 @@ export class H2Party implements PendingParty {
     if (this.settled || this.stream.destroyed) throw new Error(`${this.request.identity} left before the reply`);
     this.settled = true;
     this.goneCallbacks = [];
-    // The peer's reply goes out first (see Relay.pair); if it failed, this party gets none.
+    // The peer's reply goes out first (see PairingCore.pair); if it failed, this party gets none.
     if (notBefore) {
       try {
         await notBefore;

@@ -1,10 +1,11 @@
+/** The relay's listeners and config application: the pairing core, the direct, fronting, HTTP/2 and metrics listeners, and each new config applied to them. */
 import type { AddressInfo } from "node:net";
 import { formatHostPort } from "../config/address";
 import type { RelayConfig } from "../config/load";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import { chooseDataPath } from "../datapath/data-path";
-import { Relay } from "../relay/relay";
+import { PairingCore } from "../relay/pairing-core";
 import { DirectListener } from "../transport/direct-listener";
 import { FrontingListener } from "../transport/fronting-listener";
 import { setSocketAccess } from "../transport/unix-socket";
@@ -16,12 +17,12 @@ import { clusterChangeNotice, joinCluster } from "../cluster/wiring";
 import { buildState, type RelayState } from "./state";
 
 /**
- * One running relay: the relay core, its listeners, and the current state. The daemon, the
+ * One running relay: the pairing core, its listeners, and the current state. The daemon, the
  * foreground command and the tests all use this; it touches no pidfile, socket or signal.
  */
-export class RelayServer {
+export class RelayHost {
   private state: RelayState;
-  readonly relay: Relay;
+  readonly relay: PairingCore;
   private direct: DirectListener;
   /** HTTP/2 over the direct listener's TLS (ALPN h2); outlives listener rebinds. */
   private readonly directH2: H2Endpoint;
@@ -36,7 +37,7 @@ export class RelayServer {
   constructor(private readonly startConfig: RelayConfig, private readonly log: Logger) {
     const config = startConfig;
     this.state = buildState(config);
-    this.relay = new Relay(this.state.policy, log.child("relay"));
+    this.relay = new PairingCore(this.state.policy, log.child("relay"));
     this.relay.sessions.dataPath = chooseDataPath(config.nativeSplice);
     this.metrics = new RelayMetrics(this.relay, () => this.connectionCount);
     this.directH2 = new H2Endpoint(this.relay, log.child("h2"), () => directRouting(() => this.state.transport.isRevoked), () => this.state.transport.h2);

@@ -1,7 +1,8 @@
+/** One relay process's lifecycle: starting its RelayHost with the logs, reloading (the new config whole, or the old one kept) and stopping with a drain. */
 import { loadConfig, type RelayConfig } from "../config/load";
 import { describe } from "../errors";
 import { createLogger, type LoggerHandle } from "../log/logger";
-import { RelayServer } from "./relay-server";
+import { RelayHost } from "./relay-host";
 
 export interface ReloadResult {
   ok: boolean;
@@ -13,45 +14,45 @@ export interface ReloadResult {
 }
 
 /**
- * Applies what a reload changed outside the relay server (pidfile, control socket, log file);
- * returns, for each change it could not make, a sentence saying so. Wired by the service.
+ * Applies what a reload changed outside the relay host (pidfile, control socket, log file);
+ * returns, for each change it could not make, a sentence saying so. Wired by the daemon process.
  */
 export type DaemonFilesHook = (next: RelayConfig, prev: RelayConfig) => Promise<string[]>;
 
 /**
- * A relay process: the server plus reload and stop, independent of how it was started
+ * The lifecycle of one relay process: its host plus reload and stop, independent of how it was started
  * (foreground, daemon, systemd). Signals, pidfile and control socket are wired by callers.
  */
-export class RelayProcess {
+export class ProcessLifecycle {
   private reloading: Promise<ReloadResult> | undefined;
   private reloadQueued = false;
   lastReload: ReloadResult | undefined;
   private stopping: Promise<void> | undefined;
-  /** Set by the service, which owns the pidfile and the control socket. */
+  /** Set by the daemon process, which owns the pidfile and the control socket. */
   applyDaemonFiles: DaemonFilesHook | undefined;
   /** What the last reloads could not apply, until a restart (or a reload that undoes the change). */
   pendingRestart: string[] = [];
 
   private constructor(
     readonly configFile: string,
-    readonly server: RelayServer,
+    readonly server: RelayHost,
     readonly logs: LoggerHandle,
     private readonly adjust: (c: RelayConfig) => RelayConfig,
   ) {}
 
   /** `adjust`: how this process sees each loaded config (a worker's own node name and ports). */
-  static async start(configFile: string, opts: { stdout: boolean; adjust?: (c: RelayConfig) => RelayConfig }): Promise<RelayProcess> {
+  static async start(configFile: string, opts: { stdout: boolean; adjust?: (c: RelayConfig) => RelayConfig }): Promise<ProcessLifecycle> {
     const adjust = opts.adjust ?? ((c: RelayConfig) => c);
     const config = adjust(loadConfig(configFile));
     const logs = createLogger({ level: config.log.level, file: config.log.file, stdout: opts.stdout });
-    const server = new RelayServer(config, logs.logger);
+    const server = new RelayHost(config, logs.logger);
     try {
       await server.listen();
     } catch (err) {
       await logs.close();
       throw err;
     }
-    return new RelayProcess(configFile, server, logs, adjust);
+    return new ProcessLifecycle(configFile, server, logs, adjust);
   }
 
   get config(): RelayConfig {

@@ -1,16 +1,17 @@
+/** The relay as a daemon process: the pidfile, control socket, config watcher and signals around one ProcessLifecycle, from start to exit. */
 import { loadConfig } from "../config/load";
 import { DaemonError, describe } from "../errors";
 import { VERSION } from "../version";
 import type { RelayConfig } from "../config/load";
 import type { Logger } from "../log/logger";
 import { ControlServer, type ControlHandlers } from "./control-server";
-import { RelayProcess } from "./lifecycle";
+import { ProcessLifecycle } from "./process-lifecycle";
 import { openFileLimit, watchOpenFiles } from "./limits";
 import { readPidfile, removePidfile, writePidfile } from "./pidfile";
 import { ConfigWatcher } from "./watch";
 import { configForWorker, reportWorkerFailed, reportWorkerReady, runPrimary, serveAsWorker, workerCount, workerIndex } from "../cluster/workers";
 
-export interface ServiceOptions {
+export interface DaemonProcessOptions {
   /** Also log to stdout (start --fg). */
   stdout: boolean;
   /** Told once the listeners, control socket and pidfile are in place (the daemon's parent waits for it). */
@@ -20,11 +21,11 @@ export interface ServiceOptions {
 }
 
 /**
- * A relay as a managed service: the relay process plus pidfile, control socket, config watcher
- * and signals. `start --fg` runs this directly; `start` runs it in a detached child.
+ * Runs the relay as a daemon process: its process lifecycle plus pidfile, control socket, config
+ * watcher and signals. `start --fg` runs this directly; `start` runs it in a detached child.
  * Resolves with the exit code once stopped.
  */
-export async function runService(configFile: string, opts: ServiceOptions): Promise<number> {
+export async function runDaemonProcess(configFile: string, opts: DaemonProcessOptions): Promise<number> {
   const initial = loadConfig(configFile);
   const worker = workerIndex();
   if (worker !== undefined) return runWorker(configFile, worker);
@@ -40,7 +41,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
 
   // Signals are handled from before anything is written: a SIGTERM between the pidfile's
   // creation and the handlers would otherwise kill the relay and leave its pidfile behind.
-  let proc: RelayProcess | undefined;
+  let proc: ProcessLifecycle | undefined;
   let stopRequested: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
   const onSignal = {
@@ -62,7 +63,7 @@ export async function runService(configFile: string, opts: ServiceOptions): Prom
   };
 
   try {
-    proc = await RelayProcess.start(configFile, { stdout: opts.stdout });
+    proc = await ProcessLifecycle.start(configFile, { stdout: opts.stdout });
   } catch (err) {
     unhook();
     throw err;
@@ -120,7 +121,7 @@ class DaemonFiles {
   private control: ControlServer;
 
   constructor(
-    private readonly proc: RelayProcess,
+    private readonly proc: ProcessLifecycle,
     private readonly handlers: ControlHandlers,
     private readonly log: Logger,
   ) {
@@ -184,9 +185,9 @@ class DaemonFiles {
  */
 async function runWorker(configFile: string, index: number): Promise<number> {
   for (const s of [process.stdout, process.stderr]) s.on("error", () => undefined);
-  let proc: RelayProcess;
+  let proc: ProcessLifecycle;
   try {
-    proc = await RelayProcess.start(configFile, { stdout: process.env["FRELAY_WORKER_STDOUT"] === "1", adjust: (c) => configForWorker(c, index) });
+    proc = await ProcessLifecycle.start(configFile, { stdout: process.env["FRELAY_WORKER_STDOUT"] === "1", adjust: (c) => configForWorker(c, index) });
   } catch (err) {
     reportWorkerFailed(err);
     return 1;
@@ -212,7 +213,7 @@ async function runWorker(configFile: string, index: number): Promise<number> {
   return 0;
 }
 
-function statusOf(proc: RelayProcess): Record<string, unknown> {
+function statusOf(proc: ProcessLifecycle): Record<string, unknown> {
   const relay = proc.server.relay;
   return {
     pid: process.pid,
@@ -240,13 +241,13 @@ function statusOf(proc: RelayProcess): Record<string, unknown> {
   };
 }
 
-function crlStatus(proc: RelayProcess): Record<string, unknown> | null {
+function crlStatus(proc: ProcessLifecycle): Record<string, unknown> | null {
   const f = proc.server.crl.freshness();
   return f ? { path: proc.config.tls.paths.crl, state: f.state, next_update: f.nextUpdate ?? null, days_left: f.daysLeft ?? null, text: f.text } : null;
 }
 
 /** One descriptor per party connection, plus a margin for listeners, control, logs and metrics. */
-function fileLimitWarning(proc: RelayProcess): string | undefined {
+function fileLimitWarning(proc: ProcessLifecycle): string | undefined {
   const limit = openFileLimit();
   const needed = proc.config.limits.maxConnections + 64;
   if (limit === undefined || limit >= needed) return undefined;

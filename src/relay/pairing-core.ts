@@ -1,3 +1,4 @@
+/** The pairing core: for each request, refuse, wait or pair (first come, first paired; here, or through a rendezvous shared with other relay processes), and the sessions of paired parties; no TLS, HTTP/2 or files. */
 import { EventEmitter } from "node:events";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
@@ -7,7 +8,7 @@ import { RouteTable } from "./routes";
 import { SessionRegistry, type SessionEnded } from "./sessions";
 import type { Meeting, RemoteClaimant, RemotePeer, SharedRendezvous } from "./shared-rendezvous";
 
-/** The part of the config the relay core acts on; swapped whole on reload. */
+/** The part of the config the pairing core acts on; swapped whole on reload. */
 export interface RelayPolicy {
   readonly routes: RouteTable;
   readonly pairMs: number;
@@ -26,7 +27,7 @@ interface Waiter {
   readonly route: string;
 }
 
-export interface RelayEvents {
+export interface PairingCoreEvents {
   waiting: [req: PartyRequest];
   paired: [a: PartyRequest, b: PartyRequest, route: string, waitedMs: number];
   closed: [e: SessionEnded];
@@ -36,7 +37,7 @@ export interface RelayEvents {
  * Rendezvous and sessions: decides for each request (route? wait? pair?) and splices pairs.
  * Knows nothing of TLS, HTTP/2 or files; a test can build it with a policy and nothing else.
  */
-export class Relay extends EventEmitter<RelayEvents> {
+export class PairingCore extends EventEmitter<PairingCoreEvents> {
   private policy: RelayPolicy;
   /** (identity, dest, tag) → waiters, oldest first. */
   private readonly waiting = new Map<string, Waiter[]>();
