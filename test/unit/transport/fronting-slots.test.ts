@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { loadConfig } from "../../../src/config/load";
 import { buildState } from "../../../src/daemon/state";
 import { createLogger } from "../../../src/log/logger";
-import { Relay } from "../../../src/relay/relay";
+import { PairingCore } from "../../../src/relay/pairing-core";
 import { FrontingListener } from "../../../src/transport/fronting-listener";
 import { makeFixture, type Fixture } from "../../helpers/fixture";
 
@@ -25,7 +25,7 @@ before(async () => {
   fx.writeConfig({ fronting: { address: "127.0.0.1:0", trusted_proxies: ["2001:db8::/32"] }, limits: { max_handshakes_per_address: 2 } });
   const state = buildState(loadConfig(fx.configFile));
   const log = createLogger({ level: "error", stdout: false }).logger;
-  listener = new FrontingListener(new Relay(state.policy, log), () => state.transport, log);
+  listener = new FrontingListener(new PairingCore(state.policy, log), () => state.transport, log);
   server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 });
