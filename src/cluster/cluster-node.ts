@@ -155,9 +155,9 @@ export class ClusterNode implements SharedRendezvous {
   private async claimRemote(peerAddress: string, node: string, id: string, self: WaitingRef): Promise<RemotePeer> {
     const sessionId = `${this.config.node}-${this.store.incarnation}-${(this.nextSession++).toString(36)}`;
     const msg: ClaimMessage = { claim: id, session: sessionId, from: this.config.node, request: self.request };
-    const { sock, reply } = await dialClaim(this.link, peerAddress, msg);
+    const { sock, reply, resumed } = await dialClaim(this.link, peerAddress, msg);
     const request = { ...(reply.request as RemotePeer["request"]), remote: `node:${node}` };
-    this.crossNode(sessionId, "arriving", node);
+    this.crossNode(sessionId, "arriving", node, resumed);
     return {
       request,
       sessionId,
@@ -187,10 +187,10 @@ export class ClusterNode implements SharedRendezvous {
     writeLine(sock, { ok: true, request: waiter.request, waited_ms: waiter.waitedMs });
   }
 
-  private crossNode(session: string, role: "arriving" | "owner", peerNode: string): void {
+  private crossNode(session: string, role: "arriving" | "owner", peerNode: string, linkResumed?: boolean): void {
     this.counts.crossNode++;
     this.metrics.crossNode.inc();
-    this.log.info("cross_node", { session, role, peer_node: peerNode });
+    this.log.info("cross_node", { session, role, peer_node: peerNode, ...(linkResumed !== undefined ? { link_resumed: linkResumed } : {}) });
   }
 
   withdraw(id: string): void {

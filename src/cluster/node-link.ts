@@ -8,7 +8,7 @@ import { bindServer } from "../transport/bind";
 
 /**
  * The node-to-node link: one mutual-TLS connection per cross-node session, between node
- * certificates of the same relay CA. It opens with three JSON lines, then carries raw bytes:
+ * certificates of the same relay CA (resuming the last TLS session with that node when it can). It opens with three JSON lines, then carries raw bytes:
  *
  *   claimant → owner   {"claim":<waiter id>,"session":<id>,"from":<node>,"request":{...}}
  *   owner → claimant   {"ok":true,"request":{...},"waited_ms":n}   or   {"ok":false,"reason":"..."}
@@ -152,8 +152,26 @@ export class LinkServer {
   }
 }
 
-/** Dials an owner and claims waiter `claim.claim`; resolves with the link and the owner's answer. */
-export function dialClaim(link: LinkTls, peerAddress: string, claim: ClaimMessage): Promise<{ sock: tls.TLSSocket; reply: ClaimReply }> {
+/**
+ * TLS sessions of links this node dialled, per owner address, to resume on the next link: each
+ * cross-node session opens a link, and a full handshake (two RSA signatures, two chain checks)
+ * costs more than the pairing itself. Only a session whose full handshake showed a node
+ * certificate is kept, and only the owner process that issued it can resume it (its ticket key
+ * is its own). The owner still reads the claimant's certificate from the resumed session; the
+ * claimant, which OpenSSL gives no peer chain on resumption, relies on the check it made when the
+ * session was new. Bounded: one entry per owner address, at most MAX_SESSIONS owners.
+ */
+const sessions = new Map<string, Buffer>();
+const MAX_SESSIONS = 1024;
+
+function rememberSession(peerAddress: string, session: Buffer): void {
+  sessions.delete(peerAddress);
+  if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
+  sessions.set(peerAddress, session);
+}
+
+/** Dials an owner and claims waiter `claim.claim`; resolves with the link, the owner's answer, and whether the link resumed a TLS session. */
+export function dialClaim(link: LinkTls, peerAddress: string, claim: ClaimMessage): Promise<{ sock: tls.TLSSocket; reply: ClaimReply; resumed: boolean }> {
   const m = /^(.*):(\d+)$/.exec(peerAddress);
   if (!m) return Promise.reject(new LinkError(`bad peer address ${peerAddress}`));
   const host = (m[1] as string).replace(/^\[|\]$/g, "");
@@ -166,7 +184,12 @@ export function dialClaim(link: LinkTls, peerAddress: string, claim: ClaimMessag
       ...({ allowHalfOpen: true } as object),
       // Nodes are named by their certificates, not by host names: peerNode() checks below.
       checkServerIdentity: () => undefined,
+      ...(sessions.has(peerAddress) ? { session: sessions.get(peerAddress) } : {}),
     });
+    // A ticket may arrive before the certificate is checked: kept only once it has been.
+    let verified = false;
+    let pending: Buffer | undefined;
+    sock.on("session", (session: Buffer) => (verified ? rememberSession(peerAddress, session) : (pending = session)));
     sock.setNoDelay(true);
     const fail = (err: unknown) => {
       clearTimeout(timer);
@@ -176,7 +199,12 @@ export function dialClaim(link: LinkTls, peerAddress: string, claim: ClaimMessag
     const timer = setTimeout(() => fail(new LinkError(`link to ${peerAddress} timed out`)), CONNECT_TIMEOUT_MS);
     sock.once("error", fail);
     sock.once("secureConnect", () => {
-      if (!peerNode(sock)) return fail(new LinkError(`${peerAddress} did not show a node certificate`));
+      if (!sock.isSessionReused() && !peerNode(sock)) {
+        sessions.delete(peerAddress);
+        return fail(new LinkError(`${peerAddress} did not show a node certificate`));
+      }
+      verified = true;
+      if (pending) rememberSession(peerAddress, pending);
       writeLine(sock, claim);
       readLine(sock, CONNECT_TIMEOUT_MS).then((line) => {
         clearTimeout(timer);
@@ -187,7 +215,7 @@ export function dialClaim(link: LinkTls, peerAddress: string, claim: ClaimMessag
           sock.destroy();
           return reject(new LinkError(`owner refused the claim: ${reply.reason ?? "no reason"}`, true));
         }
-        resolve({ sock, reply });
+        resolve({ sock, reply, resumed: sock.isSessionReused() });
       }, fail);
     });
   });

@@ -44,4 +44,20 @@ describe("pairing across relay nodes through Redis", { skip: redisSkip(), timeou
     assert.equal(ca!["how"], "done");
     assert.equal(cb!["how"], "done");
   });
+
+  it("a later link between the same two nodes resumes the TLS session: no full handshake per cross-node session", async () => {
+    for (const tag of ["r1", "r2"]) {
+      const waiter = connect({ ...fx.party("2.user1", "3.user1", a.address, tag), timeoutMs: 20000 });
+      await a.waitFor((e) => e["event"] === "waiting" && e["tag"] === tag);
+      const arriving = await connect({ ...fx.party("3.user1", "2.user1", b.address, tag), timeoutMs: 20000 });
+      const w = await waiter;
+      const got = readAll(arriving.socket);
+      w.socket.end(`over link ${tag}`);
+      assert.equal((await got).toString(), `over link ${tag}`);
+      arriving.socket.end();
+      await b.waitFor((e) => e["event"] === "closed" && e["tag"] === tag);
+    }
+    const links = b.events.filter((e) => e["event"] === "cross_node" && e["role"] === "arriving");
+    assert.equal(links.at(-1)?.["link_resumed"], true, JSON.stringify(links));
+  });
 });
