@@ -21,13 +21,14 @@ import { h2ConnectionMemory } from "./h2-memory";
 import { ensureSocat, startSocat } from "./socat";
 import { MiB, median, mibPerSec, percentile, sleep } from "./stats";
 import { printTable, type Row } from "./report";
+import { CLUSTER_FULL, CLUSTER_QUICK, clusterBench } from "./cluster";
 
 const quick = process.argv.includes("--quick");
 const P = quick
   ? { singleMiB: 64, runs: 3, aggMiB: 128, aggRuns: 1, pairings: 100, handshakeMs: 1000, h2MiB: 32, h2Runs: 1, idlePairs: 500, socatIdle: 20 }
   : { singleMiB: 512, runs: 5, aggMiB: 1024, aggRuns: 3, pairings: 500, handshakeMs: 5000, h2MiB: 256, h2Runs: 3, idlePairs: 10_000, socatIdle: 200 };
 const OPEN_FILES = 200_000;
-/** --only=single,pairs,latency,handshakes,h2,h2mem,idle runs just those sections (for profiling). */
+/** --only=single,pairs,latency,handshakes,h2,h2mem,cluster,idle runs just those sections (for profiling). */
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
 const want = (section: string) => !only || only.includes(section);
 if (process.argv.includes("--idle-pairs")) P.idlePairs = Number(process.argv[process.argv.indexOf("--idle-pairs") + 1]);
@@ -241,6 +242,14 @@ async function main(): Promise<void> {
       results["h2_connection_memory"] = m;
       rows.push({ metric: `HTTP/2 conn, ${m.paired}/${m.streams} streams, peers not reading: relay RSS growth (MiB)`, frelay: m.rssGrowthMiB, target: `window × streams = ${m.offeredMiB.toFixed(0)} MiB`, lowerIsBetter: true });
       rows.push({ metric: "relay external (Buffer) memory then (MiB)", frelay: m.externalMiB, lowerIsBetter: true });
+    }
+    if (want("cluster")) {
+      const c = await clusterBench(quick ? CLUSTER_QUICK : CLUSTER_FULL);
+      if ("skipped" in c) console.log(`skipped the cluster section: ${c.skipped}`);
+      else {
+        results["cluster"] = c.results;
+        rows.push(...c.rows);
+      }
     }
     if (want("idle")) {
     const socatKb = await socatIdleMemory(socat.proc.pid!, sink, socatPort, P.socatIdle);

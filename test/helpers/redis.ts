@@ -20,6 +20,8 @@ export interface RunningRedis {
   /** Stops it and removes its folder. */
   close(): Promise<void>;
   cli(...args: string[]): string;
+  /** The running redis-server's pid (for the bench's CPU figures). */
+  pid(): number | undefined;
 }
 
 /** A throwaway redis-server on a free loopback port, no persistence, no config file. */
@@ -63,6 +65,7 @@ export async function startRedisAt(port: number): Promise<RunningRedis> {
       await stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
+    pid: () => proc?.pid,
     cli: (...args) => spawnSync("redis-cli", ["-p", String(port), ...args], { encoding: "utf8" }).stdout,
   };
 }

@@ -1,0 +1,191 @@
+/**
+ * The scale-out section of `npm run bench` (`--only=cluster`): a real redis-server on a free
+ * loopback port, relay processes started as an operator would, and the same load generator as
+ * the rest of the bench (this process). Measures, in one run:
+ *   - mTLS handshakes/s and completed pairs/s: one plain process against `start --workers 2`;
+ *   - pairing latency (second party's request → reply) with both parties on one node and with
+ *     the parties on two nodes, beside a plain process without a cluster;
+ *   - one pair's throughput on one node and across two nodes (the node link);
+ *   - rendezvous operations per second one Redis answers (the meet script, as nodes run it).
+ * Every party, relay and Redis share this machine's cores; the figures say so in their labels.
+ */
+import { hasTool } from "../test/helpers/require-tool";
+import { startNode, type ClusterNodeProc } from "../test/helpers/cluster";
+import { makeFixture, type Fixture } from "../test/helpers/fixture";
+import { startRedis, type RunningRedis } from "../test/helpers/redis";
+import type { Logger } from "../src/log/logger";
+import { handshakeFlood, relayPair, startBenchRelay, type BenchRelay, type RawPair } from "./frelay";
+import { pump } from "./loadgen";
+import { cpuBetween, cpuSnapshot } from "./procstat";
+import type { Row } from "./report";
+import { MiB, median, mibPerSec, percentile, sleep } from "./stats";
+
+export interface ClusterParams {
+  handshakeMs: number;
+  pairsMs: number;
+  pairings: number;
+  throughputMiB: number;
+  throughputRuns: number;
+  redisMs: number;
+}
+
+export const CLUSTER_QUICK: ClusterParams = { handshakeMs: 1000, pairsMs: 1000, pairings: 40, throughputMiB: 32, throughputRuns: 1, redisMs: 1000 };
+export const CLUSTER_FULL: ClusterParams = { handshakeMs: 5000, pairsMs: 5000, pairings: 300, throughputMiB: 512, throughputRuns: 3, redisMs: 5000 };
+
+/** Relay settings for load: generous timeouts and limits (the generator dials from one address). */
+const LOAD_CONFIG = {
+  timeouts: { handshake: "30s", pair: "120s", idle: "0s", drain: "1s" },
+  limits: { max_connections: 100_000, max_waiting_per_identity: 100_000, max_handshakes_per_address: 100_000 },
+};
+
+/** A cluster node (or a primary with its workers) seen as a bench relay: parties 0 → 1 and 1 → 0 at `address`. */
+function asBench(fx: Fixture, node: ClusterNodeProc, bAddress = node.address): BenchRelay {
+  return {
+    fx,
+    relay: node,
+    pid: node.proc.pid!,
+    a: fx.party("0.user1", "1.user1", node.address),
+    b: fx.party("1.user1", "0.user1", bAddress),
+    stop: async () => void (await node.stop()),
+  };
+}
+
+async function handshakeRate(br: BenchRelay, ms: number): Promise<{ perSec: number; relayCores: number }> {
+  const before = cpuSnapshot(br.pid);
+  const t0 = performance.now();
+  const n = await handshakeFlood(br, 16, ms);
+  const wall = (performance.now() - t0) / 1000;
+  return { perSec: n / wall, relayCores: cpuBetween(before, cpuSnapshot(br.pid)) / wall };
+}
+
+/** Complete pairs per second: `concurrency` loops, each dialling both parties, taking the replies, closing. */
+async function pairRate(br: BenchRelay, ms: number, concurrency = 16): Promise<number> {
+  const until = performance.now() + ms;
+  const t0 = performance.now();
+  let done = 0;
+  let tag = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const p = await relayPair(br, `rate${tag++}`);
+        p.close();
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - t0) / 1000);
+}
+
+/** Request → reply of the second party, once the first is logged waiting at `waitingAt`. */
+async function pairingLatency(br: BenchRelay, waitingAt: ClusterNodeProc | BenchRelay["relay"], n: number, prefix: string): Promise<{ p50: number; p99: number; samples: number }> {
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const tag = `${prefix}${i}`;
+    const p: RawPair = await relayPair(br, tag, () => waitingAt.waitFor((e) => e["event"] === "waiting" && e["tag"] === tag, 30_000));
+    if (p.secondGotMode1) lat.push(p.latencyMs);
+    p.close();
+  }
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), samples: lat.length };
+}
+
+async function onePairMibps(br: BenchRelay, mib: number, runs: number, prefix: string): Promise<number> {
+  const out: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const p = await relayPair(br, `${prefix}${r}`);
+    const ms = await pump([p], mib * MiB);
+    p.close();
+    out.push(mibPerSec(mib * MiB, ms));
+    await sleep(100);
+  }
+  return median(out);
+}
+
+const quiet: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined, child: () => quiet };
+
+/**
+ * Rendezvous operations one Redis answers: `concurrency` loops, each queueing a waiter and
+ * claiming it (two meet scripts, as two nodes would run them). One client process drives it, so
+ * this is a floor; Redis's own CPU is reported beside it.
+ */
+async function redisOps(redis: RunningRedis, ms: number, concurrency = 64): Promise<{ opsPerSec: number; redisCores: number }> {
+  const { RedisStore } = await import("../src/cluster/redis-store");
+  const store = new RedisStore(redis.url, "bench", "127.0.0.1:1", quiet);
+  await store.start();
+  try {
+    const pid = redis.pid();
+    const before = pid ? cpuSnapshot(pid) : undefined;
+    const until = performance.now() + ms;
+    const t0 = performance.now();
+    let ops = 0;
+    let tag = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          const t = `r${tag++}`;
+          if (await store.meet(store.queues("0.user1", "1.user1", t), store.entryOf(t), 30_000)) throw new Error("a fresh tag had a waiter");
+          if (!(await store.meet(store.queues("1.user1", "0.user1", t), "", 30_000))) throw new Error("the waiter was not claimed");
+          ops += 2;
+        }
+      }),
+    );
+    const wall = (performance.now() - t0) / 1000;
+    return { opsPerSec: ops / wall, redisCores: before && pid ? cpuBetween(before, cpuSnapshot(pid)) / wall : NaN };
+  } finally {
+    await store.stop();
+  }
+}
+
+/** Runs the section; returns its results and table rows (none, with the reason, when redis-server is missing). */
+export async function clusterBench(P: ClusterParams): Promise<{ results: Record<string, unknown>; rows: Row[] } | { skipped: string }> {
+  if (!hasTool("redis-server") || !hasTool("redis-cli")) return { skipped: "redis-server is not installed (apt-get install redis-server)" };
+  const redis = await startRedis();
+  const fx = makeFixture();
+  const started: { stop(): Promise<unknown> }[] = [];
+  const results: Record<string, unknown> = {};
+  const rows: Row[] = [];
+  try {
+    // One plain process (no cluster section) against two workers joined through Redis.
+    const single = await startBenchRelay(LOAD_CONFIG);
+    started.push(single);
+    const workers = await startNode(fx, "w", redis.url, { ...LOAD_CONFIG, log: { file: "node-w.log", level: "info" } }, ["--workers", "2"]);
+    started.push(workers);
+    const wb = asBench(fx, workers);
+    const hs1 = await handshakeRate(single, P.handshakeMs);
+    const hs2 = await handshakeRate(wb, P.handshakeMs);
+    const pr1 = await pairRate(single, P.pairsMs);
+    const pr2 = await pairRate(wb, P.pairsMs);
+    results["workers"] = { handshakes: { one: hs1, two: hs2 }, pairsPerSec: { one: pr1, two: pr2 } };
+    rows.push({ metric: `mTLS handshakes/s, --workers 2 (1 process: ${hs1.perSec.toFixed(0)}; relay cores busy ${hs1.relayCores.toFixed(2)} → ${hs2.relayCores.toFixed(2)})`, frelay: hs2.perSec, target: "≥ 1.7× one process", met: hs2.perSec >= 1.7 * hs1.perSec });
+    rows.push({ metric: `pairs/s completed, --workers 2 (1 process: ${pr1.toFixed(0)})`, frelay: pr2, target: "≥ 1.7× one process", met: pr2 >= 1.7 * pr1 });
+    await workers.stop();
+
+    // Two nodes: same-node against cross-node pairing and throughput, the plain process beside them.
+    const [na, nb] = await Promise.all(["a", "b"].map((n) => startNode(fx, n, redis.url, { ...LOAD_CONFIG, log: { file: `node-${n}.log`, level: "info" } })));
+    started.push(na!, nb!);
+    await Promise.all([na!, nb!].map((n) => n.waitFor((e) => e["event"] === "cluster_redis" && e["state"] === "up", 15_000)));
+    const same = asBench(fx, na!);
+    const cross = asBench(fx, na!, nb!.address);
+    const latPlain = await pairingLatency(single, single.relay, P.pairings, "lp");
+    const latSame = await pairingLatency(same, na!, P.pairings, "ls");
+    const latCross = await pairingLatency(cross, na!, P.pairings, "lx");
+    results["pairing_ms"] = { plain: latPlain, sameNode: latSame, crossNode: latCross };
+    rows.push({ metric: `pairing p50 ms: same node (no cluster: ${latPlain.p50.toFixed(2)})`, frelay: latSame.p50, lowerIsBetter: true });
+    rows.push({ metric: `pairing p99 ms: same node (no cluster: ${latPlain.p99.toFixed(2)})`, frelay: latSame.p99, lowerIsBetter: true });
+    rows.push({ metric: "pairing p50 ms: cross node", frelay: latCross.p50, lowerIsBetter: true });
+    rows.push({ metric: "pairing p99 ms: cross node", frelay: latCross.p99, lowerIsBetter: true });
+    const tpSame = await onePairMibps(same, P.throughputMiB, P.throughputRuns, "ts");
+    const tpCross = await onePairMibps(cross, P.throughputMiB, P.throughputRuns, "tx");
+    results["one_pair_mibps"] = { sameNode: tpSame, crossNode: tpCross, mib: P.throughputMiB, runs: P.throughputRuns };
+    rows.push({ metric: `1 pair, ${P.throughputMiB} MiB: same node (MiB/s)`, frelay: tpSame });
+    rows.push({ metric: `1 pair, ${P.throughputMiB} MiB: cross node over the link (MiB/s)`, frelay: tpCross });
+
+    const ops = await redisOps(redis, P.redisMs);
+    results["redis"] = ops;
+    rows.push({ metric: `Redis rendezvous ops/s, one client (redis-server cores busy ${ops.redisCores.toFixed(2)})`, frelay: ops.opsPerSec });
+    return { results, rows };
+  } finally {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    await redis.close();
+    fx.cleanup();
+  }
+}
