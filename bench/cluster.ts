@@ -29,7 +29,7 @@ export interface ClusterParams {
   redisMs: number;
 }
 
-export const CLUSTER_QUICK: ClusterParams = { handshakeMs: 1000, pairsMs: 1000, pairings: 40, throughputMiB: 32, throughputRuns: 1, redisMs: 1000 };
+export const CLUSTER_QUICK: ClusterParams = { handshakeMs: 1000, pairsMs: 1000, pairings: 20, throughputMiB: 32, throughputRuns: 1, redisMs: 1000 };
 export const CLUSTER_FULL: ClusterParams = { handshakeMs: 5000, pairsMs: 5000, pairings: 300, throughputMiB: 512, throughputRuns: 3, redisMs: 5000 };
 
 /** Relay settings for load: generous timeouts and limits (the generator dials from one address). */
