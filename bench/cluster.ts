@@ -9,6 +9,7 @@
  *   - rendezvous operations per second one Redis answers (the meet script, as nodes run it).
  * Every party, relay and Redis share this machine's cores; the figures say so in their labels.
  */
+import { spawnSync } from "node:child_process";
 import { hasTool } from "../test/helpers/require-tool";
 import { startNode, type ClusterNodeProc } from "../test/helpers/cluster";
 import { makeFixture, type Fixture } from "../test/helpers/fixture";
@@ -21,6 +22,8 @@ import type { Row } from "./report";
 import { MiB, median, mibPerSec, percentile, sleep } from "./stats";
 
 export interface ClusterParams {
+  /** Meet scripts redis-benchmark sends. */
+  redisBenchOps: number;
   handshakeMs: number;
   pairsMs: number;
   pairings: number;
@@ -29,8 +32,8 @@ export interface ClusterParams {
   redisMs: number;
 }
 
-export const CLUSTER_QUICK: ClusterParams = { handshakeMs: 1000, pairsMs: 1000, pairings: 20, throughputMiB: 32, throughputRuns: 1, redisMs: 1000 };
-export const CLUSTER_FULL: ClusterParams = { handshakeMs: 5000, pairsMs: 5000, pairings: 300, throughputMiB: 512, throughputRuns: 3, redisMs: 5000 };
+export const CLUSTER_QUICK: ClusterParams = { redisBenchOps: 20_000, handshakeMs: 1000, pairsMs: 1000, pairings: 20, throughputMiB: 32, throughputRuns: 1, redisMs: 1000 };
+export const CLUSTER_FULL: ClusterParams = { redisBenchOps: 200_000, handshakeMs: 5000, pairsMs: 5000, pairings: 300, throughputMiB: 512, throughputRuns: 3, redisMs: 5000 };
 
 /** Relay settings for load: generous timeouts and limits (the generator dials from one address). */
 const LOAD_CONFIG = {
@@ -135,6 +138,28 @@ async function redisOps(redis: RunningRedis, ms: number, concurrency = 64): Prom
   }
 }
 
+/**
+ * What one Redis carries, without a Node client in the way: redis-benchmark (Debian's
+ * redis-tools, beside redis-server) sends the meet script itself from 32 connections, on random
+ * pair keys (each call claims a waiter if the key has one, else queues its own entry), against a
+ * plain SET for scale. Undefined when redis-benchmark is not installed.
+ */
+async function redisBenchmark(redis: RunningRedis, ops: number): Promise<{ meetPerSec: number; setPerSec: number } | undefined> {
+  if (!hasTool("redis-benchmark")) return undefined;
+  const { MEET_LUA } = await import("../src/cluster/redis-store");
+  const sha = redis.cli("script", "load", MEET_LUA).trim();
+  redis.cli("set", "frelay:node:bench", "0|127.0.0.1:1");
+  const rps = (...cmd: string[]): number => {
+    const r = spawnSync("redis-benchmark", ["-p", String(redis.port), "-n", String(ops), "-c", "32", "-r", "100000", "--csv", ...cmd], { encoding: "utf8", timeout: 120_000 });
+    // --csv: a header line, then "<command>","<requests per second>",...
+    const line = r.stdout.trim().split("\n").at(-1) ?? "";
+    return Number(line.split(",")[1]?.replace(/"/g, ""));
+  };
+  const meetPerSec = rps("evalsha", sha, "2", "frelay:q:{__rand_int__}:a", "frelay:q:{__rand_int__}:b", "bench|0|__rand_int__", "frelay:node:", "30000");
+  const setPerSec = rps("set", "bench:__rand_int__", "x");
+  return { meetPerSec, setPerSec };
+}
+
 /** Runs the section; returns its results and table rows (none, with the reason, when redis-server is missing). */
 export async function clusterBench(P: ClusterParams): Promise<{ results: Record<string, unknown>; rows: Row[] } | { skipped: string }> {
   if (!hasTool("redis-server") || !hasTool("redis-cli")) return { skipped: "redis-server is not installed (apt-get install redis-server)" };
@@ -180,8 +205,11 @@ export async function clusterBench(P: ClusterParams): Promise<{ results: Record<
     rows.push({ metric: `1 pair, ${P.throughputMiB} MiB: cross node over the link (MiB/s)`, frelay: tpCross });
 
     const ops = await redisOps(redis, P.redisMs);
-    results["redis"] = ops;
-    rows.push({ metric: `Redis rendezvous ops/s, one client (redis-server cores busy ${ops.redisCores.toFixed(2)})`, frelay: ops.opsPerSec });
+    const rb = await redisBenchmark(redis, P.redisBenchOps);
+    results["redis"] = { ...ops, ...(rb ? { redisBenchmark: rb } : {}) };
+    rows.push({ metric: `Redis meet scripts/s from one Node client, as nodes send them (redis-server cores busy ${ops.redisCores.toFixed(2)})`, frelay: ops.opsPerSec });
+    if (rb) rows.push({ metric: `Redis meet scripts/s, redis-benchmark -c 32 (plain SET: ${rb.setPerSec.toFixed(0)}/s)`, frelay: rb.meetPerSec });
+    else console.log("skipped redis-benchmark: it is not installed (Debian: redis-tools)");
     return { results, rows };
   } finally {
     for (const s of started.reverse()) await s.stop().catch(() => undefined);

@@ -19,7 +19,7 @@ const COMMAND_TIMEOUT_MS = 1500;
  *   KEYS[1] the queue of waiters this party may pair with   KEYS[2] its own queue
  *   ARGV[1] its own entry ('' = may not wait)   ARGV[2] node key prefix   ARGV[3] queue expiry ms
  */
-const MEET_LUA = `
+export const MEET_LUA = `
 while true do
   local e = redis.call('LPOP', KEYS[1])
   if not e then break end
