@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
-import { Relay, type RelayPolicy } from "../../../src/relay/relay";
+import { PairingCore, type RelayPolicy } from "../../../src/relay/pairing-core";
 import type { PendingParty, PartyRequest, RawStream } from "../../../src/relay/party";
 import { RouteTable } from "../../../src/relay/routes";
 import { silentLogger } from "../../../src/log/logger";
@@ -49,7 +49,7 @@ function party(name: string, identity: string, dest: string, journal: string[], 
 }
 
 /** Resolves once `n` pairs are reported. */
-function pairsOf(relay: Relay, n: number): Promise<[string, string][]> {
+function pairsOf(relay: PairingCore, n: number): Promise<[string, string][]> {
   const seen: [string, string][] = [];
   return new Promise((resolve) => {
     relay.on("paired", (a, b) => {
@@ -62,7 +62,7 @@ function pairsOf(relay: Relay, n: number): Promise<[string, string][]> {
 describe("pairing core: order and fairness", () => {
   it("Mode 1 goes to the party that arrived, and only once it is written Mode 2 to the waiter", async () => {
     const journal: string[] = [];
-    const relay = new Relay(policy(), silentLogger);
+    const relay = new PairingCore(policy(), silentLogger);
     const waiter = party("w", "0.u", "1.u", journal);
     const arriving = party("a", "1.u", "0.u", journal);
     relay.submit(waiter);
@@ -77,7 +77,7 @@ describe("pairing core: order and fairness", () => {
 
   it("waiters on one key are served first come, first served", async () => {
     const journal: string[] = [];
-    const relay = new Relay(policy(), silentLogger);
+    const relay = new PairingCore(policy(), silentLogger);
     const waiters = ["w1", "w2", "w3"].map((n) => party(n, "0.u", "1.u", journal));
     for (const w of waiters) relay.submit(w);
     assert.equal(relay.waitingCount, 3);
@@ -89,7 +89,7 @@ describe("pairing core: order and fairness", () => {
 
   it("a waiter that leaves is skipped; the next in line is paired", async () => {
     const journal: string[] = [];
-    const relay = new Relay(policy(), silentLogger);
+    const relay = new PairingCore(policy(), silentLogger);
     const [w1, w2] = ["w1", "w2"].map((n) => party(n, "0.u", "1.u", journal)) as [TestParty, TestParty];
     relay.submit(w1);
     relay.submit(w2);
@@ -102,7 +102,7 @@ describe("pairing core: order and fairness", () => {
 
   it("tags keep pairs apart: only the same tag meets", async () => {
     const journal: string[] = [];
-    const relay = new Relay(policy(), silentLogger);
+    const relay = new PairingCore(policy(), silentLogger);
     relay.submit(party("wx", "0.u", "1.u", journal, "x"));
     relay.submit(party("ay", "1.u", "0.u", journal, "y"));
     assert.equal(relay.waitingCount, 2, "different tags both wait");
@@ -114,7 +114,7 @@ describe("pairing core: order and fairness", () => {
 
   it("refuses without waiting: no route (403), itself (403), too many waiting (429); draining refuses the waiting and the new (503)", () => {
     const journal: string[] = [];
-    const relay = new Relay(policy({ maxWaitingPerIdentity: 1 }), silentLogger);
+    const relay = new PairingCore(policy({ maxWaitingPerIdentity: 1 }), silentLogger);
     relay.submit(party("stranger", "0.u", "9.u", journal));
     relay.submit(party("self", "0.u", "0.u", journal));
     relay.submit(party("first", "0.u", "1.u", journal));
@@ -126,7 +126,7 @@ describe("pairing core: order and fairness", () => {
 
   it("a waiter nobody comes for is refused 408 at timeouts.pair", async () => {
     const journal: string[] = [];
-    const relay = new Relay(policy({ pairMs: 20 }), silentLogger);
+    const relay = new PairingCore(policy({ pairMs: 20 }), silentLogger);
     const w = party("w", "0.u", "1.u", journal);
     const refused = new Promise<void>((resolve) => {
       const refuse = w.refuse.bind(w);
