@@ -13,8 +13,8 @@ import { VERSION } from "../version";
  * `frelay start --workers N`: N relay processes on one listening address, meeting each other
  * through the cluster's Redis like nodes on different machines.
  *
- * Node 20 has no `reusePort` for net servers (SO_REUSEPORT arrived in Node 22.12/23.1), so the
- * workers share the listening socket through Node's cluster module: the primary accepts and hands
+ * Node 20 has no `reusePort` for net servers (SO_REUSEPORT arrived in Node 22.12/23.1), so on
+ * every Node line the workers share the listening socket through Node's cluster module: the primary accepts and hands
  * connections round-robin to the workers, which do all TLS and relaying. The primary owns the
  * pidfile, the control socket, the config watcher and the signals, and passes stop, reload and
  * status on to every worker over IPC.
