@@ -50,7 +50,7 @@ export interface InitRelayOptions {
  * `frelay start` starts its daemon child: logs to the file only.
  */
 export async function startInitRelay(opts: InitRelayOptions = {}): Promise<InitRelay> {
-  const fx = makeFixture([["0", "user1"], ["1", "user1"]]);
+  const fx = makeFixture([["0", "user1"], ["1", "user1"]], opts.keyType ? { keyType: opts.keyType } : {});
   const config = JSON.parse(fs.readFileSync(EXAMPLE, "utf8")) as Record<string, unknown>;
   config["address"] = "127.0.0.1:0";
   config["metrics"] = { address: `127.0.0.1:${await freePort()}` };
@@ -202,13 +202,69 @@ export async function sessionSetup(br: InitRelay, n: number, warmup = Math.min(5
   return { sessions: n, cpuMs: (cpu * 1000) / n, p50: percentile(lat, 50), p90: percentile(lat, 90), p99: percentile(lat, 99) };
 }
 
-/** `node dist/bench/sessions.js [n] [--cpu-prof]`: one run, for profiling the relay. */
+export interface HandshakeFigures {
+  perSec: number;
+  /** Relay CPU ms per handshake. */
+  cpuMs: number;
+  /** Of the handshakes made, the share that went the way asked (resumed when `resumed`). */
+  asked: number;
+}
+
+/**
+ * Mutual-TLS handshakes only (each connection closes once its handshake is done), from
+ * `concurrency` loops for `ms`. `resumed`: every connection offers the session ticket of an
+ * earlier one, so the relay resumes instead of running the full handshake.
+ */
+export async function handshakeRate(br: InitRelay, concurrency: number, ms: number, resumed: boolean): Promise<HandshakeFigures> {
+  const ctx = tls.createSecureContext({ ca: br.a.ca as string, cert: br.a.cert as string, key: br.a.key as string });
+  let session: Buffer | undefined;
+  const one = () =>
+    new Promise<boolean>((resolve) => {
+      const s = tls.connect({ host: "127.0.0.1", port: br.port, servername: "frelay", secureContext: ctx, ...(resumed && session ? { session } : {}) });
+      s.on("error", () => resolve(false));
+      if (resumed) s.on("session", (t: Buffer) => (session = t));
+      s.once("secureConnect", () => {
+        const ok = !resumed || s.isSessionReused();
+        // TLS 1.3 tickets come after the handshake: wait for one before closing while there is none.
+        const close = () => {
+          s.destroy();
+          resolve(ok && (!resumed || session !== undefined));
+        };
+        if (resumed && !session) s.once("session", close);
+        else close();
+      });
+    });
+  if (resumed) while (!session) await one();
+  const until = performance.now() + ms;
+  let done = 0;
+  let tried = 0;
+  const before = cpuSeconds(br.pid);
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        tried++;
+        if (await one()) done++;
+      }
+    }),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(br.pid) - before;
+  // Per handshake made, whichever way it went: the relay did the work either way.
+  return { perSec: tried / wall, cpuMs: tried > 0 ? (cpu * 1000) / tried : NaN, asked: tried > 0 ? done / tried : 0 };
+}
+
+/** `node dist/bench/sessions.js [n] [--key-type ec] [--cpu-prof]`: one run, for profiling the relay. */
 if (require.main === module) {
   void (async () => {
     const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 300);
     const prof = process.argv.includes("--cpu-prof");
     const extra = process.env["FRELAY_BENCH_CONFIG"];
-    const br = await startInitRelay({ nodeArgs: prof ? ["--cpu-prof", `--cpu-prof-dir=${process.cwd()}`] : [], ...(extra ? { config: JSON.parse(extra) as Record<string, unknown> } : {}) });
+    const br = await startInitRelay({
+      nodeArgs: prof ? ["--cpu-prof", `--cpu-prof-dir=${process.cwd()}`] : [],
+      ...(process.argv.includes("--key-type") ? { keyType: process.argv[process.argv.indexOf("--key-type") + 1] as "rsa" | "ec" } : {}),
+      ...(extra ? { config: JSON.parse(extra) as Record<string, unknown> } : {}),
+    });
     try {
       console.log(JSON.stringify(await sessionSetup(br, n)));
     } finally {
