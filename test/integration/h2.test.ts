@@ -12,7 +12,7 @@ import type { Fixture } from "../helpers/fixture";
 import { freePort, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { pair } from "../helpers/raw-party";
 import { viaH2c } from "../helpers/h2c-front";
-import { delay, readAll, sha256 } from "../helpers/streams";
+import { readAll, sha256 } from "../helpers/streams";
 
 async function exchange(a: { socket: tls.TLSSocket }, b: { socket: tls.TLSSocket }, size = 1024 * 1024 + 11): Promise<void> {
   const x = crypto.randomBytes(size);
@@ -69,8 +69,14 @@ describe("HTTP/2 transport: direct ALPN h2 and h2c fronting", () => {
       const first = c.h2First ? h2() : peer();
       await relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === c.tag);
       const [x, y] = c.h2First ? await Promise.all([first as ReturnType<typeof h2>, peer()]) : (await Promise.all([h2(), first as ReturnType<typeof peer>]));
-      if (c.peerFinFirst) y.socket.end(); // the stream party is done sending; the h2 side may still send
-      await delay(100);
+      if (c.peerFinFirst) {
+        // The stream party is done sending; once its FIN has reached the h2 side (END_STREAM),
+        // the h2 side may still send, and then vanishes.
+        const ended = new Promise((r) => x.stream.once("end", r));
+        x.stream.resume();
+        y.socket.end();
+        await ended;
+      }
       x.session.destroy(); // no END_STREAM, no GOAWAY: the TCP connection just ends
       const closed = await relay.waitFor((e) => e["event"] === "closed" && e["tag"] === c.tag, 5000);
       assert.match(String(closed["how"]), /^(closed|done)$/, c.tag);
