@@ -16,6 +16,9 @@ import type { ClusterNode } from "../cluster/cluster-node";
 import { clusterChangeNotice, joinCluster } from "../cluster/wiring";
 import { buildState, type RelayState } from "./state";
 
+/** At stop, the most the waiting parties' 503s may take to leave (each lingers at most 2 s). */
+const REFUSALS_OUT_MS = 3000;
+
 /**
  * One running relay: the pairing core, its listeners, and the current state. The daemon, the
  * foreground command and the tests all use this; it touches no pidfile, socket or signal.
@@ -183,7 +186,7 @@ export class RelayHost {
   /** Stops accepting, refuses waiting parties, lets sessions drain, then closes what is left. */
   async stop(drainMs: number): Promise<void> {
     this.crl.stop();
-    this.relay.startDraining();
+    const refused = this.relay.startDraining();
     await this.cluster?.leave();
     this.direct.stopAccepting();
     this.fronting?.stopAccepting();
@@ -192,6 +195,9 @@ export class RelayHost {
       await new Promise((r) => setTimeout(r, 50));
     }
     this.relay.sessions.closeWhere(() => true, "relay stopped");
+    // The waiting parties' 503s must be out before their connections are cut (each is bounded
+    // by its refusal's linger; the timer bounds the lot).
+    await Promise.race([refused, new Promise((r) => setTimeout(r, REFUSALS_OUT_MS).unref())]);
     this.direct.destroyAll();
     this.directH2.destroyAll();
     this.fronting?.destroyAll();

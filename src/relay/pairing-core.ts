@@ -303,15 +303,24 @@ export class PairingCore extends EventEmitter<PairingCoreEvents> {
     return { closedSessions, closedWaiting };
   }
 
-  /** Stops pairing: new requests get 503, waiting parties are refused 503. Sessions go on. */
-  startDraining(): void {
+  /**
+   * Stops pairing: new requests get 503, waiting parties are refused 503. Sessions go on.
+   * Resolves once those refusals have left (or their parties are gone): closing the
+   * connections before that would turn a 503 into a bare close.
+   */
+  startDraining(): Promise<void> {
     this.draining = true;
+    const sent: Promise<void>[] = [];
     for (const [k, queue] of [...this.waiting]) {
       for (const w of [...queue]) {
         this.remove(k, w);
-        this.refuse(w.party, RefusalCode.unavailable, "relay is shutting down; retry later");
+        const reply = (code: number, reason: string) => {
+          sent.push(Promise.resolve(w.party.refuse(code, reason)));
+        };
+        this.refusals.refuse(reply, turnedAway(w.party.request), RefusalCode.unavailable, "relay is shutting down; retry later");
       }
     }
+    return Promise.all(sent).then(() => undefined);
   }
 
   private refuse(party: PendingParty, code: number, reason: string): void {

@@ -20,8 +20,12 @@ export interface PartyRequest {
  */
 export interface PendingParty {
   readonly request: PartyRequest;
-  /** Sends a refusal (Mode 0 or an HTTP status) and closes. Idempotent. */
-  refuse(code: number, reason: string): void;
+  /**
+   * Sends a refusal (Mode 0 or an HTTP status) and closes. Idempotent. May return a promise
+   * that settles once the refusal has left the relay or the party is gone (bounded), for a
+   * stop that must not tear the connection down under it.
+   */
+  refuse(code: number, reason: string): void | Promise<void>;
   /**
    * Sends Mode 1 or 2; resolves once that reply is written ahead of any raw byte. With
    * `notBefore`, the reply is written only once that settles (and never if it rejects).

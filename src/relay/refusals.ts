@@ -23,8 +23,11 @@ export interface RefusalEvents {
   handshakeFailed: [who: TurnedAway, reason: string];
 }
 
-/** How a refusal reaches the party: Mode 0 on the stream protocol, an HTTP status on h2. */
-export type Reply = (code: number, reason: string) => void;
+/**
+ * How a refusal reaches the party: Mode 0 on the stream protocol, an HTTP status on h2. It may
+ * return when the refusal has left (see PendingParty.refuse); refuse() does not wait for it.
+ */
+export type Reply = (code: number, reason: string) => void | Promise<void>;
 
 export class Refusals extends EventEmitter<RefusalEvents> {
   private readonly lines: AddressLines;
@@ -39,7 +42,7 @@ export class Refusals extends EventEmitter<RefusalEvents> {
 
   /** Tells the party `code` and `reason`, logs `refused` and reports it for the metrics. */
   refuse(reply: Reply, who: TurnedAway, code: number, reason: string): void {
-    reply(code, reason);
+    void reply(code, reason);
     if (this.lines.admit(who.remote, "refused")) {
       this.log.info("refused", { transport: who.transport, identity: who.identity, dest: who.dest, tag: who.tag, remote: who.remote, code, reason });
     }
@@ -51,7 +54,7 @@ export class Refusals extends EventEmitter<RefusalEvents> {
    * dropped, or (an HTTP/2 stream) the party is told `reply`'s 403.
    */
   handshakeFailed(who: TurnedAway, reason: string, reply?: Reply): void {
-    reply?.(403, reason);
+    void reply?.(403, reason);
     if (this.lines.admit(who.remote, "handshake_failed")) {
       this.log.info("handshake_failed", { transport: who.transport, identity: who.identity, remote: who.remote, reason });
     }

@@ -133,12 +133,13 @@ export class H2Endpoint<C = StreamOrigin> {
     const { path, originOf } = this.route();
     const session = stream.session as http2.ServerHttp2Session;
     if (headers[":method"] !== "POST" || headers[":path"] !== `${path}/connect`) {
-      return respondText(stream, 404, `unknown request ${headers[":method"]} ${headers[":path"]} (use POST ${path}/connect)`);
+      void respondText(stream, 404, `unknown request ${headers[":method"]} ${headers[":path"]} (use POST ${path}/connect)`);
+      return;
     }
     // A session with no context was not adopted: nothing vouches for it (fail closed).
     const context = this.contexts.get(session);
     const origin = context === undefined ? undefined : expiredSince(originOf(context, headers, rawHeaders), this.notAfter.get(session));
-    const reply = (code: number, reason: string) => respondText(stream, code, reason);
+    const reply = (code: number, reason: string) => void respondText(stream, code, reason);
     const refusals = this.relay.refusals;
     if (origin?.malformed) return refusals.refuse(reply, { remote: origin.remote, transport: "h2" }, RefusalCode.badRequest, origin.malformed);
     if (!origin || !origin.peer.ok) {

@@ -33,11 +33,11 @@ export class H2Party implements PendingParty {
     if (!this.settled) this.goneCallbacks.push(cb);
   }
 
-  refuse(code: number, reason: string): void {
-    if (this.settled) return;
+  refuse(code: number, reason: string): Promise<void> {
+    if (this.settled) return Promise.resolve();
     this.settled = true;
     this.goneCallbacks = [];
-    respondText(this.stream, code, reason);
+    return respondText(this.stream, code, reason);
   }
 
   async accept(mode: 1 | 2, notBefore?: Promise<unknown>): Promise<RawStream> {
@@ -59,12 +59,17 @@ export class H2Party implements PendingParty {
   }
 }
 
-/** A refusal as HTTP: the status and a one-line text body; the stream is closed soon after. */
-export function respondText(stream: http2.ServerHttp2Stream, status: number, text: string): void {
-  if (stream.destroyed || stream.closed) return;
+/**
+ * A refusal as HTTP: the status and a one-line text body; the stream is closed soon after.
+ * Resolves when the stream has closed (the client read its answer, or the linger ran out).
+ */
+export function respondText(stream: http2.ServerHttp2Stream, status: number, text: string): Promise<void> {
+  if (stream.destroyed || stream.closed) return Promise.resolve();
+  const closed = new Promise<void>((resolve) => stream.once("close", () => resolve()));
   if (!stream.headersSent) stream.respond({ ":status": status, "content-type": "text/plain; charset=utf-8" });
   stream.end(`${text}\n`);
   setTimeout(() => {
     if (!stream.closed) stream.close();
   }, REFUSAL_LINGER_MS).unref();
+  return closed;
 }

@@ -54,11 +54,11 @@ export class StreamParty implements PendingParty {
     this.goneCallbacks.push(cb);
   }
 
-  refuse(code: number, reason: string): void {
-    if (this.settled) return;
+  refuse(code: number, reason: string): Promise<void> {
+    if (this.settled) return Promise.resolve();
     this.settled = true;
     this.goneCallbacks = [];
-    sendRefusal(this.raw, this.tlsSocket, this.gate, code, reason);
+    return sendRefusal(this.raw, this.tlsSocket, this.gate, code, reason);
   }
 
   async accept(mode: 1 | 2, notBefore?: Promise<unknown>): Promise<RawStream> {
@@ -93,7 +93,7 @@ export class StreamParty implements PendingParty {
 }
 
 /** One TLS record {"Mode":0,"Code":c,"Error":"..."}, close_notify, then FIN; bounded linger. */
-export function sendRefusal(raw: net.Socket, tlsSocket: tls.TLSSocket, gate: RecordGate, code: number, reason: string): void {
+export function sendRefusal(raw: net.Socket, tlsSocket: tls.TLSSocket, gate: RecordGate, code: number, reason: string): Promise<void> {
   gate.release();
   tlsSocket.write(JSON.stringify({ Mode: 0, Code: code, Error: reason }));
   tlsSocket.end();
@@ -104,4 +104,9 @@ export function sendRefusal(raw: net.Socket, tlsSocket: tls.TLSSocket, gate: Rec
     raw.resume(); // drain whatever the party still sends, so its FIN can arrive
   });
   setTimeout(() => raw.destroy(), REFUSAL_LINGER_MS).unref();
+  // Out: the reply and our FIN are with the kernel ('finish'), or the connection is gone.
+  return new Promise((resolve) => {
+    raw.once("finish", resolve);
+    raw.once("close", resolve);
+  });
 }
