@@ -266,15 +266,13 @@ class Engine {
         if (peeked < 0) return fail(s, d, errno);
         if (peeked > 0 && !openPipe(dir)) return fail(s, d, errno);
         if (peeked == 0) {
-          dir.sourceEnded = true;
-          queueEvent({s.id, kSourceEnded, d, 0, 0, 0});
+          sourceEnded(s, d);
           continue;
         }
       }
       ssize_t n = splice(dir.src, nullptr, dir.pipeWrite, nullptr, kSpliceChunk, kSpliceFlags);
       if (n == 0) {
-        dir.sourceEnded = true;
-        queueEvent({s.id, kSourceEnded, d, 0, 0, 0});
+        sourceEnded(s, d);
         continue;
       }
       if (n < 0) {
@@ -290,6 +288,13 @@ class Engine {
       dir.inPipe += static_cast<size_t>(n);
     }
     return Pump::kMore;
+  }
+
+  // The source's FIN is read (by the probe or by splice): JavaScript starts the flush grace once
+  // both have; the FIN itself is passed on when the pipe is empty.
+  void sourceEnded(Session& s, int d) {
+    s.dir[d].sourceEnded = true;
+    queueEvent({s.id, kSourceEnded, d, 0, 0, 0});
   }
 
   static bool openPipe(Direction& dir) {
