@@ -1,5 +1,6 @@
 import * as path from "node:path";
 import type { ClusterStatus } from "../cluster/cluster-node";
+import { redactedUrl } from "../cluster/wiring";
 import type { RelayConfig } from "../config/load";
 import { ConfigError } from "../errors";
 import { assertBits } from "../pki/certs";
@@ -30,17 +31,6 @@ export async function checkClusterRedis(config: RelayConfig, io: Output): Promis
     throw new ConfigError("FRELAY_ERR_CONFIG_INVALID", `cluster.redis: cannot reach ${url} (${r.reason}); start Redis there or fix cluster.redis`);
   }
   io.out(`cluster: Redis at ${url} answered in ${r.rttMs.toFixed(1)} ms`);
-}
-
-/** A Redis URL without its password, for output and logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
 }
 
 export function clusterStatusLines(c: ClusterStatus | null | undefined): string[] {

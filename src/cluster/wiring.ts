@@ -40,3 +40,23 @@ export function clusterChangeNotice(prev: RelayConfig, next: RelayConfig): strin
       a.keyPem === b.keyPem);
   return same ? undefined : "cluster settings changed: they take effect when frelay is restarted (the running cluster settings are kept)";
 }
+
+/** A Redis URL without its password, for output and logs. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+/**
+ * Said by `frelay start` when the node came up without its Redis: it runs, but pairs only its
+ * own parties until Redis answers. Undefined when Redis answered (or there is no cluster).
+ */
+export function clusterStartWarning(config: RelayConfig, node: ClusterNode | undefined): string | undefined {
+  if (!node || !config.cluster || node.status().redis === "up") return undefined;
+  return `cluster.redis ${redactedUrl(config.cluster.redis)} cannot be reached: this node pairs only its own parties until Redis answers (it keeps trying; see "frelay status")`;
+}

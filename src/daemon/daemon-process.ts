@@ -1,5 +1,6 @@
 /** The relay as a daemon process: the pidfile, control socket, config watcher and signals around one ProcessLifecycle, from start to exit. */
 import { loadConfig } from "../config/load";
+import { clusterStartWarning } from "../cluster/wiring";
 import { DaemonError, describe } from "../errors";
 import { VERSION } from "../version";
 import type { RelayConfig } from "../config/load";
@@ -93,7 +94,7 @@ export async function runDaemonProcess(configFile: string, opts: DaemonProcessOp
   // Ready means an edit made from now on is seen: wait for the watcher's initial scan.
   await Promise.race([watcher.ready(), new Promise((r) => setTimeout(r, 5000).unref())]);
   const stopWatchingFiles = watchOpenFiles(log.child("limits"));
-  const warnings = [fileLimitWarning(running)].filter((w): w is string => w !== undefined);
+  const warnings = [fileLimitWarning(running), clusterStartWarning(running.config, running.server.cluster)].filter((w): w is string => w !== undefined);
 
   const listeners = running.server.listenerAddresses();
   log.info("ready", { pid: process.pid, version: VERSION, listeners });

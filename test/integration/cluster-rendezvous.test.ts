@@ -109,6 +109,9 @@ describe("a node whose Redis is unreachable", { skip: redisSkip(), timeout: 120_
   it("starts anyway, says so in its log and status, and pairs its own parties", async () => {
     const down = await node.waitFor((e) => e["event"] === "cluster_redis" && e["state"] === "down");
     assert.match(String(down["message"]), /pairing this node's own parties only/);
+    // frelay start says it once, on the terminal it was started from (stderr, just before "listening on").
+    await until("start's report reaches stderr", () => node.stderr().includes("frelay: listening on"));
+    assert.match(node.stderr(), new RegExp(`^frelay: warning: cluster\\.redis redis://127\\.0\\.0\\.1:${port}/0 cannot be reached: this node pairs only its own parties until Redis answers`, "m"));
     const st = await runCli(["status", "-c", node.configFile]);
     assert.match(st.stdout, /Redis DOWN \(pairing local parties only\)/);
     const first = connect({ ...fx.party("0.user1", "1.user1", node.address, "local"), timeoutMs: 15000 });
