@@ -70,10 +70,15 @@ describe("faults: stalled and vanished peers, a failing log file, descriptor exh
       b.socket.resume();
       if (toolForCheck(t, "ss")) {
         // The relay's end of each party connection, as the kernel sees it.
-        const ss = spawnSync("ss", ["-tnoH", "state", "established", `( sport = :${r2.port} )`], { encoding: "utf8" }).stdout;
-        const lines = ss.trim().split("\n").filter(Boolean);
-        assert.equal(lines.length, 2, ss);
-        for (const l of lines) assert.match(l, /timer:\(keepalive/, `no keepalive timer on ${l}`);
+        // While bytes still await their ACK (the end-to-end session tickets) the kernel shows the
+        // retransmit timer instead ("timer:(on,..)"): wait for the quiet state, bounded.
+        let last = "";
+        const quiet = await eventually("both relay connections idle with a keepalive timer", () => {
+          last = spawnSync("ss", ["-tnoH", "state", "established", `( sport = :${r2.port} )`], { encoding: "utf8" }).stdout;
+          const lines = last.trim().split("\n").filter(Boolean);
+          return lines.length === 2 && lines.every((l) => /timer:\(keepalive/.test(l)) ? lines : undefined;
+        }, 5000).catch(() => undefined);
+        assert.ok(quiet, `expected two established relay connections with keepalive timers; ss says:\n${last}`);
       }
       // Neither party says anything from now on: as if both had vanished.
       const t0 = Date.now();
