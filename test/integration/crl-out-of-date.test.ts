@@ -9,7 +9,7 @@ import { buildCrl, parseCrl, serialOf, type KeyAndCert } from "../../src/pki/cer
 import { normalizeSerial } from "../../src/pki/identity";
 import { crlFile, relayCaFiles } from "../../src/pki/layout";
 import { makeFixture, type Fixture } from "../helpers/fixture";
-import { freePort, runCli, startForeground, type RunningRelay } from "../helpers/cli";
+import { freePort, runCli, startForeground, type CliResult, type RunningRelay } from "../helpers/cli";
 import { pair } from "../helpers/raw-party";
 
 const DAY = 24 * 3600_000;
@@ -101,9 +101,11 @@ describe("a CRL past its nextUpdate, or ahead of the clock, still revokes exactl
   });
 
   it("cert crl renew re-signs the same entries for a year, thisUpdate backdated; OpenSSL accepts it", async () => {
-    writeCrl({ now: new Date(Date.now() - 400 * DAY) });
-    let r = await cli("cert", "crl", "renew");
-    await andReload(() => undefined);
+    // Each write's reload is awaited with its mark taken before the write: the renew's own reload
+    // can land before the CLI process has exited, so a mark taken after it would miss it.
+    await andReload(() => writeCrl({ now: new Date(Date.now() - 400 * DAY) }));
+    let r!: CliResult;
+    await andReload(async () => (r = await cli("cert", "crl", "renew")));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /renewed certs\/relay\.crl: 1 revoked, next update /);
     const crl = parseCrl(fs.readFileSync(crlFile(fx.certsDir), "utf8"));
