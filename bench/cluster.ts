@@ -16,7 +16,7 @@ import { makeFixture, type Fixture } from "../test/helpers/fixture";
 import { startRedis, type RunningRedis } from "../test/helpers/redis";
 import type { Logger } from "../src/log/logger";
 import { handshakeFlood, relayPair, startBenchRelay, type BenchRelay, type RawPair } from "./frelay";
-import { pump } from "./loadgen";
+import { pumpApart } from "./loadgen";
 import { cpuBetween, cpuSnapshot } from "./procstat";
 import type { Row } from "./report";
 import { MiB, median, mibPerSec, percentile, sleep } from "./stats";
@@ -95,7 +95,7 @@ async function onePairMibps(br: BenchRelay, mib: number, runs: number, prefix: s
   const out: number[] = [];
   for (let r = 0; r < runs; r++) {
     const p = await relayPair(br, `${prefix}${r}`);
-    const ms = await pump([p], mib * MiB);
+    const ms = await pumpApart([p], mib * MiB);
     p.close();
     out.push(mibPerSec(mib * MiB, ms));
     await sleep(100);
