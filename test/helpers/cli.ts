@@ -34,6 +34,10 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
       clearTimeout(timer);
       resolve({ code, stdout: Buffer.concat(out).toString(), stdoutBytes: Buffer.concat(out), stderr: Buffer.concat(err).toString() });
     });
+    // A command may exit without reading all of its input (a refused party, or one whose last
+    // read races the pipe's close): the exit code and output say what happened, not an EPIPE
+    // surfacing later as an uncaught exception in whichever test runs then.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(opts.input ?? "");
   });
 }

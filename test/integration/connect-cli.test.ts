@@ -35,7 +35,9 @@ describe("frelay connect, the CLI party", () => {
   let relay: RunningRelay;
   let close: () => Promise<void>;
   const children: ChildProcess[] = [];
-  before(async () => ({ fx, relay, close } = await suiteRelay()));
+  // Each party here is a whole CLI process; on a loaded machine the second can take longer than
+  // the fixtures' 3 s pair timeout to start, and no test here is about that timeout.
+  before(async () => ({ fx, relay, close } = await suiteRelay({ timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "2s" } })));
   after(async () => {
     for (const c of children) c.kill("SIGKILL");
     await close();
