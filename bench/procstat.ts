@@ -82,3 +82,24 @@ export function raiseOpenFiles(pid: number, limit: number): boolean {
     return false;
   }
 }
+
+/**
+ * Where a process's resident memory is, in kB, from /proc/<pid>/smaps: `cHeap` is glibc's main
+ * heap ([heap], the brk area: OpenSSL, libuv, Node's Buffers), `anon` every other anonymous
+ * mapping (V8's spaces, glibc's per-thread arenas, thread stacks), `file` mapped files (code).
+ */
+export function residentByKind(pid: number): { cHeap: number; anon: number; file: number } {
+  const out = { cHeap: 0, anon: 0, file: 0 };
+  let kind: keyof typeof out = "anon";
+  try {
+    for (const line of fs.readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+      const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+      const name = m?.[1];
+      if (name !== undefined) kind = name === "[heap]" ? "cHeap" : name === "" || name.startsWith("[") ? "anon" : "file";
+      else if (line.startsWith("Rss:")) out[kind] += Number(line.replace(/\D+/g, ""));
+    }
+  } catch {
+    // gone meanwhile
+  }
+  return out;
+}

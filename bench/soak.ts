@@ -12,7 +12,7 @@ import { connect, type ConnectOptions, type RelayedConnection } from "../src/cli
 import { makeFixture } from "../test/helpers/fixture";
 import { runCli, startForeground } from "../test/helpers/cli";
 import * as net from "node:net";
-import { rssKb } from "./procstat";
+import { residentByKind, rssKb } from "./procstat";
 import { sleep } from "./stats";
 
 const arg = (name: string, dflt: number) => {
@@ -93,19 +93,25 @@ function freePort(): Promise<number> {
 }
 
 /** The relay's own view of its memory (prom-client's process metrics), in MiB. */
-async function relayMemory(metricsUrl: string): Promise<{ heapUsedMiB: number; externalMiB: number; largeObjectsMiB: number }> {
+async function relayMemory(metricsUrl: string): Promise<{ heapUsedMiB: number; externalMiB: number; largeObjectsMiB: number; trims: number; mallocInUseMiB: number; mallocFreeMiB: number }> {
   const text = await (await fetch(metricsUrl)).text();
-  const read = (name: string, filter = "") => {
+  const total = (name: string, filter = "") => {
     let sum = 0;
     for (const line of text.split("\n")) if (line.startsWith(name) && line.includes(filter) && !line.startsWith("#")) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-    return Math.round((sum / 2 ** 20) * 10) / 10;
+    return sum;
   };
+  const read = (name: string, filter = "") => mib(total(name, filter));
   return {
     heapUsedMiB: read("frelay_process_nodejs_heap_size_used_bytes "),
     externalMiB: read("frelay_process_nodejs_external_memory_bytes "),
     largeObjectsMiB: read("frelay_process_nodejs_heap_space_size_used_bytes", 'space="large_object"'),
+    trims: total("frelay_memory_trims_total "),
+    mallocInUseMiB: read("frelay_malloc_in_use_bytes "),
+    mallocFreeMiB: read("frelay_malloc_free_bytes "),
   };
 }
+
+const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 
 const SNAPSHOT_DIR = path.join(__dirname, "..", "..", "bench");
 const snapshotFiles = () => fs.readdirSync(SNAPSHOT_DIR).filter((f) => f.endsWith(".heapsnapshot"));
@@ -147,16 +153,28 @@ async function main(): Promise<void> {
   const party = (id: string, dest: string, tag: string): ConnectOptions => fx.party(id, dest, relay.address, tag);
   const started = Date.now();
   const until = started + MINUTES * 60_000;
-  const memory: { minute: number; rssMiB: number; heapUsedMiB: number; externalMiB: number; largeObjectsMiB: number; sessions: number; served: number }[] = [];
+  // cHeapMiB / anonMiB / fileMiB: where the RSS is (see residentByKind); trims: the relay's malloc_trim
+  // count; mallocInUseMiB / mallocFreeMiB: what glibc's malloc holds in use and free (all arenas).
+  const memory: { minute: number; rssMiB: number; heapUsedMiB: number; externalMiB: number; largeObjectsMiB: number; trims: number; mallocInUseMiB: number; mallocFreeMiB: number; cHeapMiB: number; anonMiB: number; fileMiB: number; sessions: number; served: number }[] = [];
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   console.log(`soak: ${MINUTES} min, ${WORKERS} workers, reload every ${RELOAD_EVERY_MS / 1000} s; relay pid ${pid}`);
 
   const sample = async () => {
     const st = JSON.parse((await runCli(["status", "--json", "-c", fx.configFile])).stdout || "{}") as Record<string, number>;
-    const mem = await relayMemory(metricsUrl).catch(() => ({ heapUsedMiB: -1, externalMiB: -1, largeObjectsMiB: -1 }));
-    const point = { minute: Math.round((Date.now() - started) / 6000) / 10, rssMiB: Math.round(rssKb(pid) / 1024), ...mem, sessions: st["active_sessions"] ?? -1, served: totals.sessions + totals.hangups };
+    const mem = await relayMemory(metricsUrl).catch(() => ({ heapUsedMiB: -1, externalMiB: -1, largeObjectsMiB: -1, trims: -1, mallocInUseMiB: -1, mallocFreeMiB: -1 }));
+    const where = residentByKind(pid);
+    const point = {
+      minute: Math.round((Date.now() - started) / 6000) / 10,
+      rssMiB: Math.round(rssKb(pid) / 1024),
+      ...mem,
+      cHeapMiB: mib(where.cHeap * 1024),
+      anonMiB: mib(where.anon * 1024),
+      fileMiB: mib(where.file * 1024),
+      sessions: st["active_sessions"] ?? -1,
+      served: totals.sessions + totals.hangups,
+    };
     memory.push(point);
-    console.log(`  ${point.minute} min: RSS ${point.rssMiB} MiB, heap ${point.heapUsedMiB} MiB, external ${point.externalMiB} MiB, ${point.sessions} active sessions, ${totals.sessions} done, ${(totals.bytes / 2 ** 30).toFixed(2)} GiB, ${[...errors.values()].reduce((x, y) => x + y, 0)} errors`);
+    console.log(`  ${point.minute} min: RSS ${point.rssMiB} MiB (C heap ${point.cHeapMiB}: malloc in use ${point.mallocInUseMiB}, free ${point.mallocFreeMiB}; other anon ${point.anonMiB}, files ${point.fileMiB}), JS heap ${point.heapUsedMiB} MiB, external ${point.externalMiB} MiB, ${point.trims} trims, ${point.sessions} active sessions, ${totals.sessions} done, ${(totals.bytes / 2 ** 30).toFixed(2)} GiB, ${[...errors.values()].reduce((x, y) => x + y, 0)} errors`);
     if (snapshots && memory.length === 4) void heapSnapshot(pid, "early");
   };
   const sampler = setInterval(() => void sample(), Math.max(10_000, (MINUTES * 60_000) / 20));

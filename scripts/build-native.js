@@ -40,4 +40,4 @@ if (r.status !== 0) {
   const first = (r.error && r.error.message) || lines.find((l) => !/^gyp (ERR|info)! (stack|System|command|cwd|node -v|node-gyp -v|not ok)/.test(l)) || `node-gyp exited with ${r.status}`;
   skip(`${first.replace(/^gyp ERR! /, "").trim()}; full log in build/native-build.log`);
 }
-console.log("frelay: native splice data path built (build/Release/frelay_splice.node)");
+console.log("frelay: native splice data path and memory trim built (build/Release/frelay_splice.node, frelay_memory.node)");

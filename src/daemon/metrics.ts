@@ -72,6 +72,11 @@ export class RelayMetrics {
     new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
   }
 
+  /** A counter whose total is read at each scrape (`read` only ever grows). */
+  counter(name: string, help: string, read: () => number): void {
+    new Counter({ name, help, registers: [this.registry], collect() { this.reset(); this.inc(read()); } });
+  }
+
   reloaded(ok: boolean): void {
     this.reloads.inc({ result: ok ? "reloaded" : "failed" });
   }

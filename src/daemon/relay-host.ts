@@ -12,6 +12,7 @@ import { setSocketAccess } from "../transport/unix-socket";
 import { directRouting, H2Endpoint } from "../transport/h2-endpoint";
 import { MetricsServer, RelayMetrics } from "./metrics";
 import { CrlMonitor } from "./crl-monitor";
+import { memoryBinding, MemoryTrimmer } from "./memory-trim";
 import type { ClusterNode } from "../cluster/cluster-node";
 import { clusterChangeNotice, joinCluster } from "../cluster/wiring";
 import { buildState, type RelayState } from "./state";
@@ -34,6 +35,8 @@ export class RelayHost {
   private metricsServer: MetricsServer | undefined;
   readonly startedAt = Date.now();
   readonly crl: CrlMonitor;
+  /** Returns the C heap's free pages to the kernel after sessions end (see memory-trim.ts). */
+  readonly memory = new MemoryTrimmer();
   /** Present when config.json has a `cluster` section; fixed until restart. */
   readonly cluster: ClusterNode | undefined;
 
@@ -49,6 +52,14 @@ export class RelayHost {
     this.metrics.gauge("frelay_crl_next_update_timestamp_seconds", "nextUpdate of the loaded CRL, Unix time (0: no CRL); renew before it", () => this.crl.nextUpdateSeconds());
     this.cluster = joinCluster(config, this.relay, () => this.state.policy.pairMs, log.child("cluster"), this.metrics.registry);
     this.logRelayEvents();
+    this.relay.on("closed", () => this.memory.sessionClosed());
+    if (this.memory.available) this.metrics.counter("frelay_memory_trims_total", "Times the relay returned free C-heap memory to the kernel (malloc_trim) after sessions ended", () => this.memory.trims);
+    // What malloc holds, to tell a leak (in use grows) from fragmentation (free grows) in the C heap.
+    const native = memoryBinding();
+    if (native?.mallocStats()) {
+      this.metrics.gauge("frelay_malloc_in_use_bytes", "Bytes of C heap (glibc malloc) in use", () => native.mallocStats()?.inUse ?? 0);
+      this.metrics.gauge("frelay_malloc_free_bytes", "Bytes of C heap glibc holds free (resident or not)", () => native.mallocStats()?.free ?? 0);
+    }
   }
 
   private newDirectListener(): DirectListener {
@@ -186,6 +197,7 @@ export class RelayHost {
   /** Stops accepting, refuses waiting parties, lets sessions drain, then closes what is left. */
   async stop(drainMs: number): Promise<void> {
     this.crl.stop();
+    this.memory.stop();
     const refused = this.relay.startDraining();
     await this.cluster?.leave();
     this.direct.stopAccepting();
