@@ -10,7 +10,9 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
+import { FIXTURE_CACHE_ENV } from "./fixture";
 
 const TEST_ROOT = path.resolve(__dirname, "..");
 
@@ -60,9 +62,12 @@ function main(argv: string[]): void {
   const timeout = positiveInt("FRELAY_TEST_TIMEOUT", perTestOnly ? 120_000 : 600_000);
   const args = ["--test", `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...flags, ...files.map((f) => path.relative(process.cwd(), f))];
   process.stdout.write(`# node ${process.version}: ${files.length} test files, concurrency ${concurrency}, timeout ${timeout} ms per ${perTestOnly ? "test" : "test and per file"}\n`);
-  const child = spawn(process.execPath, args, { stdio: "inherit" });
+  // One PKI per kind of fixture for the whole run (see test/helpers/fixture.ts), removed after.
+  const fixtureCache = fs.mkdtempSync(path.join(os.tmpdir(), "frelay-fixture-cache-"));
+  const child = spawn(process.execPath, args, { stdio: "inherit", env: { ...process.env, [FIXTURE_CACHE_ENV]: fixtureCache } });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => {
+    fs.rmSync(fixtureCache, { recursive: true, force: true });
     process.exitCode = code ?? (signal ? 1 : 0);
   });
 }

@@ -130,7 +130,7 @@ describe("a CRL past its nextUpdate, or ahead of the clock, still revokes exactl
   });
 
   it("a CRL not signed by the relay CA is a config error (check and reload say so; the old one stays)", async () => {
-    const other = makeFixture([["0", "user1"]]);
+    const other = makeFixture([["0", "user1"]], { fresh: true });
     try {
       fs.copyFileSync(crlFile(other.certsDir), crlFile(fx.certsDir));
       const check = await cli("check");

@@ -197,7 +197,7 @@ describe("the Python party library (clients/python)", { skip: SKIP }, () => {
   });
 
   it("a relay certificate the relay does not trust: one line naming RELAY_CERT, no traceback", async () => {
-    const stranger = makeFixture([["0", "user1"]]);
+    const stranger = makeFixture([["0", "user1"]], { fresh: true });
     try {
       const own = partyEnv(stranger, "0.user1", "1.user1", relay.address);
       const env = { ...partyEnv(fx, "0.user1", "1.user1", relay.address), RELAY_CERT: own["RELAY_CERT"], RELAY_KEY: own["RELAY_KEY"] };
