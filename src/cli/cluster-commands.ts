@@ -61,7 +61,7 @@ export function workerStatusLines(workers: WorkerStatusEntry[] | undefined): str
     ...workers.map((w) => {
       if (w.error) return `    worker ${w.worker}: ${w.error}`;
       const c = w.cluster;
-      return `    worker ${w.worker}: pid ${w.pid ?? "-"}, node ${c?.node ?? "-"}, ${w.waiting ?? 0} waiting, ${w.active_sessions ?? 0} sessions, ${w.connections ?? 0} connections, Redis ${c?.redis ?? "-"}`;
+      return `    worker ${w.worker}: pid ${w.pid ?? "-"}, node ${c?.node ?? "-"}, ${w.waiting ?? 0} waiting, ${w.active_sessions ?? 0} sessions, ${w.connections ?? 0} connections, Redis ${c?.redis ?? "-"}, ${c?.handovers ?? 0} hand-overs`;
     }),
   ];
 }

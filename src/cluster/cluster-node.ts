@@ -3,11 +3,12 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { ClusterConfig } from "../config/load";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
-import type { RawStream } from "../relay/party";
 import type { PairingCore } from "../relay/pairing-core";
 import type { Meeting, RemotePeer, SharedRendezvous, WaitingRef } from "../relay/shared-rendezvous";
+import type { RawStream } from "../relay/party";
 import { GO_TIMEOUT_MS, LinkError, LinkServer, dialClaim, readLine, writeLine, type ClaimMessage, type LinkTls } from "./node-link";
 import { RedisStore } from "./redis-store";
+import { SIBLINGS_ENV, SiblingError, SiblingLink, type SiblingMessage, type SiblingOwner } from "./sibling-link";
 
 const EMPTY = Buffer.alloc(0);
 /** Claims one arriving party may lose (waiter gone, owner unreachable) before it simply waits. */
@@ -27,6 +28,8 @@ export interface ClusterStatus {
   redis: "up" | "down";
   redis_rtt_ms: number | null;
   cross_node_sessions: number;
+  /** Pairs whose arriving party's connection was handed to a sibling worker (no node link). */
+  handovers: number;
   claims_lost: number;
   link_errors: number;
 }
@@ -36,15 +39,19 @@ export interface ClusterStatus {
  * Redis, serves the node-to-node link for its own waiters, and dials other nodes' links for
  * its arriving parties.
  */
-export class ClusterNode implements SharedRendezvous {
+export class ClusterNode implements SharedRendezvous, SiblingOwner {
   private readonly store: RedisStore;
   private readonly linkServer: LinkServer;
   /** Waiters of this node that should be in Redis: re-sent when Redis comes back. */
   private readonly published = new Map<string, Published>();
   private nextSession = 1;
   private boundPeer: string;
-  private readonly counts = { crossNode: 0, claimsLost: 0, linkErrors: 0 };
-  private readonly metrics: { crossNode: Counter; claimsLost: Counter; linkErrors: Counter };
+  private readonly counts = { crossNode: 0, handovers: 0, claimsLost: 0, linkErrors: 0 };
+  private readonly metrics: { crossNode: Counter; handovers: Counter; claimsLost: Counter; linkErrors: Counter };
+  /** Present in a worker of `start --workers N`: its sibling workers are reached over IPC. */
+  private readonly siblings: SiblingLink | undefined;
+  /** Claims of this node's waiters by siblings, awaiting their party's connection. */
+  private readonly awaitingParty = new Map<string, (raw: RawStream | undefined) => void>();
 
   constructor(
     private readonly config: ClusterConfig,
@@ -55,11 +62,14 @@ export class ClusterNode implements SharedRendezvous {
     registry: Registry,
   ) {
     this.boundPeer = config.peerAddress.text;
-    this.store = new RedisStore(config.redis, config.node, this.boundPeer, log);
+    const token = process.env[SIBLINGS_ENV];
+    this.siblings = token && process.send ? new SiblingLink(config.node, token, this) : undefined;
+    this.store = new RedisStore(config.redis, config.node, this.boundPeer, log, this.siblings?.token);
     this.store.on("up", () => void this.republish());
     this.linkServer = new LinkServer(link, (msg, sock) => this.onClaim(msg, sock), log);
     this.metrics = {
       crossNode: new Counter({ name: "frelay_cluster_cross_node_sessions_total", help: "Sessions whose two parties are on two nodes (counted on both)", registers: [registry] }),
+      handovers: new Counter({ name: "frelay_cluster_handovers_total", help: "Pairs met across sibling workers whose arriving party's connection moved to the waiter's worker (counted on both)", registers: [registry] }),
       claimsLost: new Counter({ name: "frelay_cluster_claims_lost_total", help: "Claimed waiters that were gone when reached (lost races)", registers: [registry] }),
       linkErrors: new Counter({ name: "frelay_cluster_link_errors_total", help: "Node-to-node links that failed", registers: [registry] }),
     };
@@ -94,6 +104,7 @@ export class ClusterNode implements SharedRendezvous {
   /** Stopped: links still open (sessions past the drain) are cut. */
   close(): void {
     this.linkServer.destroyAll();
+    this.siblings?.close();
   }
 
   status(): ClusterStatus {
@@ -104,6 +115,7 @@ export class ClusterNode implements SharedRendezvous {
       redis: this.store.up ? "up" : "down",
       redis_rtt_ms: this.store.lastRttMs !== undefined && this.store.lastRttMs >= 0 ? Math.round(this.store.lastRttMs * 100) / 100 : null,
       cross_node_sessions: this.counts.crossNode,
+      handovers: this.counts.handovers,
       claims_lost: this.counts.claimsLost,
       link_errors: this.counts.linkErrors,
     };
@@ -135,9 +147,12 @@ export class ClusterNode implements SharedRendezvous {
         return { kind: "local", id: claimed.id };
       }
       try {
-        return { kind: "remote", peer: await this.claimRemote(claimed.peerAddress, claimed.node, claimed.id, self) };
+        // A sibling worker's waiter meets a stream party by hand-over; anything else over the link.
+        const sibling = this.siblings?.isSibling(claimed.incarnation) && r.transport === "stream";
+        const peer = sibling ? await this.claimSibling(claimed.node, claimed.incarnation, claimed.id, self) : await this.claimRemote(claimed.peerAddress, claimed.node, claimed.id, self);
+        return { kind: "remote", peer };
       } catch (err) {
-        const gone = err instanceof LinkError && err.gone;
+        const gone = (err instanceof LinkError || err instanceof SiblingError) && err.gone;
         if (gone) {
           this.counts.claimsLost++;
           this.metrics.claimsLost.inc();
@@ -152,8 +167,73 @@ export class ClusterNode implements SharedRendezvous {
     return { kind: "waiting" };
   }
 
+  private newSessionId(): string {
+    return `${this.config.node}-${this.store.incarnation}-${(this.nextSession++).toString(36)}`;
+  }
+
+  /**
+   * The arriving side of a pair with a sibling worker's waiter: once its party has Mode 1, the
+   * party's connection goes to the sibling, which splices the pair; nothing is left here.
+   */
+  private async claimSibling(node: string, incarnation: string, id: string, self: WaitingRef): Promise<RemotePeer> {
+    const siblings = this.siblings as SiblingLink;
+    const sessionId = this.newSessionId();
+    const reply = await siblings.claim(node, incarnation, id, sessionId, self.request);
+    this.handedOver(sessionId, "arriving", node);
+    return {
+      request: { ...reply.request, remote: `node:${node}` },
+      sessionId,
+      go: (own) => {
+        siblings.handOver(node, sessionId, own, (err) => {
+          this.counts.linkErrors++;
+          this.metrics.linkErrors.inc();
+          this.log.warn("handover_failed", { session: sessionId, peer_node: node, error: describe(err) });
+        });
+        return undefined;
+      },
+      abort: () => siblings.abort(node, sessionId),
+    };
+  }
+
+  /** The owner's side of a sibling's claim: the waiter is reserved until the party's connection arrives (bounded). */
+  onSiblingClaim(msg: SiblingMessage): void {
+    const siblings = this.siblings as SiblingLink;
+    if (msg.incarnation !== this.store.incarnation || !msg.claim || !msg.request) return siblings.reply(msg, { ok: false, reason: "gone" });
+    const session = msg.session;
+    const ready = new Promise<RawStream>((resolve, reject) => {
+      const timer = setTimeout(() => settle(undefined, `no connection from worker ${msg.from} within ${GO_TIMEOUT_MS / 1000}s`), GO_TIMEOUT_MS);
+      const settle = (raw: RawStream | undefined, why = `the party of worker ${msg.from} left before its reply`) => {
+        clearTimeout(timer);
+        this.awaitingParty.delete(session);
+        if (raw) resolve(raw);
+        else reject(new SiblingError(why));
+      };
+      this.awaitingParty.set(session, settle);
+    });
+    ready.catch(() => undefined);
+    const waiter = this.relay.handOver(msg.claim, { request: msg.request, sessionId: session, ready });
+    if (!waiter) {
+      this.awaitingParty.get(session)?.(undefined);
+      return siblings.reply(msg, { ok: false, reason: "gone" });
+    }
+    this.handedOver(session, "owner", msg.from);
+    siblings.reply(msg, { ok: true, request: waiter.request, waitedMs: waiter.waitedMs });
+  }
+
+  onSiblingParty(session: string, raw: RawStream | undefined): void {
+    const settle = this.awaitingParty.get(session);
+    if (settle) return settle(raw);
+    raw?.stream.destroy(); // too late: the waiter went back to waiting
+  }
+
+  private handedOver(session: string, role: "arriving" | "owner", peerNode: string): void {
+    this.counts.handovers++;
+    this.metrics.handovers.inc();
+    this.log.info("handover", { session, role, peer_node: peerNode });
+  }
+
   private async claimRemote(peerAddress: string, node: string, id: string, self: WaitingRef): Promise<RemotePeer> {
-    const sessionId = `${this.config.node}-${this.store.incarnation}-${(this.nextSession++).toString(36)}`;
+    const sessionId = this.newSessionId();
     const msg: ClaimMessage = { claim: id, session: sessionId, from: this.config.node, request: self.request };
     const { sock, reply, resumed } = await dialClaim(this.link, peerAddress, msg);
     const request = { ...(reply.request as RemotePeer["request"]), remote: `node:${node}` };

@@ -59,7 +59,8 @@ type MeetCommand = (k1: string, k2: string, entry: string, prefix: string, ttl: 
  * queue, bounded time): a caller that gets an error pairs locally and tries again later.
  */
 export class RedisStore extends EventEmitter<StoreEvents> {
-  readonly incarnation = crypto.randomBytes(4).toString("hex");
+  /** This run of the node; `<siblings token>.<random>` for a worker of `start --workers N`. */
+  readonly incarnation: string;
   private readonly redis: Redis;
   private heartbeat: NodeJS.Timeout | undefined;
   private isUp = false;
@@ -70,8 +71,10 @@ export class RedisStore extends EventEmitter<StoreEvents> {
   private readonly prefix: string;
 
   /** `peerAddress`: what the heartbeat announces; set before start(). */
-  constructor(url: string, readonly node: string, public peerAddress: string, private readonly log: Logger) {
+  constructor(url: string, readonly node: string, public peerAddress: string, private readonly log: Logger, siblingsToken?: string) {
     super();
+    const own = crypto.randomBytes(4).toString("hex");
+    this.incarnation = siblingsToken ? `${siblingsToken}.${own}` : own;
     this.prefix = "frelay:";
     this.redis = new Redis(url, {
       lazyConnect: true,

@@ -1,4 +1,6 @@
 import cluster, { type Worker } from "node:cluster";
+import * as crypto from "node:crypto";
+import * as net from "node:net";
 import * as path from "node:path";
 import { loadConfig, type RelayConfig } from "../config/load";
 import { ControlServer } from "../daemon/control-server";
@@ -8,6 +10,7 @@ import { ConfigWatcher } from "../daemon/watch";
 import { DaemonError, UsageError, describe, type FrelayError } from "../errors";
 import { createLogger } from "../log/logger";
 import { VERSION } from "../version";
+import { SIBLINGS_ENV, stopReading, type SiblingMessage } from "./sibling-link";
 
 /**
  * `frelay start --workers N`: N relay processes on one listening address, meeting each other
@@ -110,13 +113,19 @@ export async function runPrimary(configFile: string, count: number, opts: Primar
   let stopping = false;
   let lastReload: ReloadResult | undefined;
   cluster.setupPrimary({ exec: BIN, args: ["start", "--worker", "-c", configFile] });
+  // Workers' incarnations start with this token: how a worker knows a waiter is a sibling's.
+  const siblingsToken = crypto.randomBytes(4).toString("hex");
 
   const handles: WorkerHandle[] = [];
+  const nodeOf = (index: number) => configForWorker(config, index).cluster?.node;
   const fork = (index: number): Promise<WorkerHandle> => {
-    const worker = cluster.fork({ FRELAY_WORKER: String(index), FRELAY_WORKER_STDOUT: opts.stdout ? "1" : "" });
+    const worker = cluster.fork({ FRELAY_WORKER: String(index), FRELAY_WORKER_STDOUT: opts.stdout ? "1" : "", [SIBLINGS_ENV]: siblingsToken });
     const handle = handles[index - 1] ?? new WorkerHandle(index, worker);
     handles[index - 1] = handle;
     handle.attach(worker);
+    worker.on("message", (m: SiblingMessage, passed: unknown) => {
+      if (m?.frelay === "sibling") routeSibling(m, passed, handles.find((h) => nodeOf(h.index) === m.to), handle);
+    });
     worker.on("exit", (code, signal) => {
       if (stopping || handle.worker !== worker) return;
       // A worker that dies is replaced: its sessions are lost, its node leaves Redis by heartbeat.
@@ -218,6 +227,23 @@ export async function runPrimary(configFile: string, count: number, opts: Primar
   log.info("stopped", {});
   await logs.close();
   return 0;
+}
+
+/**
+ * Passes a sibling message (and the party connection some carry) on to the worker it names.
+ * The primary only routes: it never reads from a connection passing through.
+ */
+function routeSibling(m: SiblingMessage, passed: unknown, target: WorkerHandle | undefined, sender: WorkerHandle): void {
+  const sock = passed instanceof net.Socket ? passed : undefined;
+  if (sock) stopReading(sock);
+  if (target && target.worker.isConnected()) {
+    target.worker.send(m, sock as net.Socket, undefined, (err: Error | null) => {
+      if (err) sock?.destroy();
+    });
+    return;
+  }
+  sock?.destroy();
+  if (sender.worker.isConnected() && m.kind === "claim") sender.worker.send({ frelay: "sibling", kind: "undeliverable", to: m.from, from: m.to, session: m.session } satisfies SiblingMessage);
 }
 
 function loadWatched(configFile: string, fallback: RelayConfig): readonly string[] {

@@ -176,8 +176,8 @@ export class PairingCore extends EventEmitter<PairingCoreEvents> {
     this.emit("paired", peer.request, b, route, 0);
     rawB.then(
       (sb) => {
-        const sa = peer.go();
-        this.sessions.start(peer.request, sa, b, sb, route, this.policy.idleMs, peer.sessionId);
+        const sa = peer.go(sb);
+        if (sa) this.sessions.start(peer.request, sa, b, sb, route, this.policy.idleMs, peer.sessionId);
       },
       (err: unknown) => {
         peer.abort();

@@ -41,10 +41,12 @@ export interface RemotePeer {
   /** One id for the session, logged on both nodes. */
   readonly sessionId: string;
   /**
-   * The arriving party's Mode 1 and close_notify are written: the owner may now send Mode 2.
-   * Returns the link, which from here on carries the waiter's raw bytes.
+   * The arriving party's Mode 1 and close_notify are written (`own` is its raw stream now): the
+   * owner may now send Mode 2. Returns the link, which from here on carries the waiter's raw
+   * bytes; or undefined when the owner took `own` itself (a sibling process on this machine),
+   * and splices the pair there: this process then has no session for it.
    */
-  go(): RawStream;
+  go(own: RawStream): RawStream | undefined;
   /** The arriving party did not take its reply: the owner puts the waiter back. */
   abort(): void;
 }

@@ -5,6 +5,7 @@ import { connect, type RelayedConnection } from "../../src/client/connect";
 import { startNode, type ClusterNodeProc } from "../helpers/cluster";
 import { makeFixture, type Fixture } from "../helpers/fixture";
 import { redisSkip, startRedis, type RunningRedis } from "../helpers/redis";
+import { checkStalledReader } from "../helpers/stalled-reader";
 import { readAll, sha256 } from "../helpers/streams";
 
 const MiB = 1024 * 1024;
@@ -135,33 +136,6 @@ describe("three relay nodes, one Redis: sessions across nodes", { skip: redisSki
     await waitingOn(nodes[1]!, "stall");
     const writer = await party("3.user1", "2.user1", nodes[2]!, "stall");
     const reader = await w;
-    reader.socket.pause();
-    const total = 96 * MiB;
-    const data = crypto.randomBytes(total);
-    let accepted = 0;
-    let blocked = false;
-    const writeAll = (async () => {
-      for (let at = 0; at < total; at += 256 * 1024) {
-        const chunk = data.subarray(at, at + 256 * 1024);
-        accepted += chunk.length;
-        if (!writer.socket.write(chunk)) {
-          blocked = true;
-          await new Promise((r) => writer.socket.once("drain", r));
-        }
-      }
-      writer.socket.end();
-    })();
-    // Let the writer run into the stalled reader: its writes block well before the whole payload.
-    const stallMs = 1500;
-    await new Promise((r) => setTimeout(r, stallMs));
-    assert.ok(blocked, "the writer was held back");
-    assert.ok(accepted < 48 * MiB, `only socket buffers fill up while the reader stalls (${accepted / MiB} MiB accepted)`);
-    const got = readAll(reader.socket, 60_000);
-    reader.socket.resume();
-    const received = await got;
-    await writeAll;
-    assert.equal(received.length, total);
-    assert.equal(sha256(received), sha256(data));
-    reader.socket.end();
+    await checkStalledReader(reader.socket, writer.socket, 96 * MiB, 48 * MiB);
   });
 });

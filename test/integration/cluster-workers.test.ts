@@ -9,7 +9,7 @@ import { refusalFor } from "../helpers/raw-party";
 import { redisSkip, startRedis, type RunningRedis } from "../helpers/redis";
 import { readAll } from "../helpers/streams";
 
-interface WorkerStatus { worker: number; pid: number; waiting: number; connections: number; cluster: { node: string; redis: string; cross_node_sessions: number } }
+interface WorkerStatus { worker: number; pid: number; waiting: number; connections: number; cluster: { node: string; redis: string; cross_node_sessions: number; handovers: number } }
 
 describe("frelay start --workers N: N processes on one address, joined through Redis", { skip: redisSkip(), timeout: 180_000 }, () => {
   let fx: Fixture;
@@ -51,8 +51,9 @@ describe("frelay start --workers N: N processes on one address, joined through R
       second.socket.end();
     }
     const st = await status();
-    // The primary hands connections out round-robin: some pairs had their parties in two workers.
-    assert.ok(st.workers.every((w) => w.cluster.cross_node_sessions > 0), JSON.stringify(st.workers.map((w) => w.cluster)));
+    // The primary hands connections out round-robin: some pairs had their parties in two workers,
+    // and met by handing the arriving party's connection over, not over the node link.
+    assert.ok(st.workers.every((w) => w.cluster.handovers > 0 && w.cluster.cross_node_sessions === 0), JSON.stringify(st.workers.map((w) => w.cluster)));
   });
 
   it("reload reaches every worker", async () => {

@@ -1,0 +1,138 @@
+import { after, before, describe, it } from "node:test";
+import * as assert from "node:assert/strict";
+import * as crypto from "node:crypto";
+import { connect } from "../../src/client/connect";
+import { runCli } from "../helpers/cli";
+import { startNode, type ClusterNodeProc } from "../helpers/cluster";
+import { makeFixture, type Fixture } from "../helpers/fixture";
+import { redisSkip, startRedis, type RunningRedis } from "../helpers/redis";
+import { checkStalledReader } from "../helpers/stalled-reader";
+import { readAll, sha256 } from "../helpers/streams";
+
+const MiB = 1024 * 1024;
+
+interface WorkerStatus {
+  worker: number;
+  pid: number;
+  waiting: number;
+  active_sessions: number;
+  data_path: { path: "native" | "js"; sessions: { native: number; js: number } };
+  cluster: { node: string; cross_node_sessions: number; handovers: number; link_errors: number };
+}
+
+/**
+ * Workers of one `start --workers 2` meet without the node link: the arriving party's TCP
+ * connection moves to the waiter's worker over the cluster IPC, which splices the pair as a
+ * local one. The primary hands connections to its workers in turn, so a waiter and the party
+ * that arrives right after it land on two workers.
+ */
+describe("start --workers 2: a pair across two workers is handed over, not linked", { skip: redisSkip(), timeout: 240_000 }, () => {
+  let fx: Fixture;
+  let redis: RunningRedis;
+  let relay: ClusterNodeProc;
+  const party = (identity: string, dest: string, tag: string, timeoutMs = 30_000) => connect({ ...fx.party(identity, dest, relay.address, tag), timeoutMs });
+  const waiting = (tag: string) => relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === tag, 30_000);
+  const closedLines = (tag: string) => relay.events.filter((e) => e["event"] === "closed" && e["tag"] === tag);
+  const status = async () => JSON.parse((await runCli(["status", "--json", "-c", relay.configFile])).stdout) as { workers: WorkerStatus[] };
+  /** A waiter, then its peer: on two workers. */
+  const pairAcross = async (tag: string, [x, y]: [string, string] = ["0.user1", "1.user1"]) => {
+    const first = party(x, y, tag);
+    await waiting(tag);
+    const second = await party(y, x, tag);
+    return { waiter: await first, arriving: second };
+  };
+
+  before(async () => {
+    fx = makeFixture();
+    redis = await startRedis();
+    // The test process does every party's TLS itself on a shared machine: generous timeouts.
+    relay = await startNode(fx, "h", redis.url, { timeouts: { handshake: "20s", pair: "8s", idle: "0s", drain: "2s" } }, ["--workers", "2"]);
+    await relay.waitFor((e) => e["event"] === "cluster_redis" && e["state"] === "up" && e["node"] === "h-2", 20_000);
+  });
+  after(async () => {
+    await relay?.stop();
+    await redis?.close();
+    fx?.cleanup();
+  });
+
+  it("pairs complete with end-to-end TLS and checked bytes; each session is spliced and logged once, by the waiter's worker", async () => {
+    const n = 10;
+    for (let i = 0; i < n; i++) {
+      const tag = `ho-${i}`;
+      const { waiter, arriving } = await pairAcross(tag);
+      const d1 = crypto.randomBytes(64 * 1024 + i * 1000);
+      const d2 = crypto.randomBytes(16 * 1024 + i * 333);
+      const [got1, got2] = [readAll(arriving.socket), readAll(waiter.socket)];
+      waiter.socket.end(d1);
+      arriving.socket.end(d2);
+      assert.equal(sha256(await got1), sha256(d1), `pair ${i}: waiter → arriving`);
+      assert.equal(sha256(await got2), sha256(d2), `pair ${i}: arriving → waiter`);
+      const closed = await relay.waitFor((e) => e["event"] === "closed" && e["tag"] === tag);
+      assert.equal(closed["how"], "done");
+      // a is the waiter; the counts include each side's end-to-end TLS records around the data.
+      assert.ok(Number(closed["bytes_a_to_b"]) > d1.length && Number(closed["bytes_a_to_b"]) < d1.length + 16 * 1024, `a→b ${String(closed["bytes_a_to_b"])}`);
+      assert.ok(Number(closed["bytes_b_to_a"]) > d2.length && Number(closed["bytes_b_to_a"]) < d2.length + 16 * 1024, `b→a ${String(closed["bytes_b_to_a"])}`);
+      const owner = relay.events.find((e) => e["event"] === "handover" && e["role"] === "owner" && e["session"] === closed["session"]);
+      assert.ok(owner, `session ${String(closed["session"])} was handed over`);
+    }
+    const st = await status();
+    for (const w of st.workers) {
+      assert.equal(w.cluster.cross_node_sessions, 0, "no node link between sibling workers");
+      assert.ok(w.cluster.handovers >= n, `worker ${w.worker}: ${w.cluster.handovers} hand-overs`);
+    }
+    assert.equal(relay.events.filter((e) => e["event"] === "cross_node").length, 0);
+    // One session line per pair: the arriving party's worker kept no session of its own.
+    for (let i = 0; i < n; i++) assert.equal(closedLines(`ho-${i}`).length, 1, `pair ${i}`);
+  });
+
+  for (const closer of ["waiter (Mode 2)", "arriving party (Mode 1)"] as const) {
+    it(`half-close across the hand-off: after the ${closer} finishes sending, the other side's reply still arrives in full`, async () => {
+      const tag = `half-${closer[0]}`;
+      const { waiter, arriving } = await pairAcross(tag);
+      const [first, second] = closer.startsWith("waiter") ? [waiter, arriving] : [arriving, waiter];
+      const question = crypto.randomBytes(200_000);
+      const answer = crypto.randomBytes(900_000);
+      const secondGot = readAll(second.socket);
+      const firstGot = readAll(first.socket);
+      first.socket.end(question);
+      assert.equal(sha256(await secondGot), sha256(question));
+      assert.ok(!first.socket.readableEnded, "the first side's read direction is still open");
+      second.socket.end(answer);
+      assert.equal(sha256(await firstGot), sha256(answer));
+      const closed = await relay.waitFor((e) => e["event"] === "closed" && e["tag"] === tag);
+      assert.equal(closed["how"], "done");
+      assert.ok(relay.events.some((e) => e["event"] === "handover" && e["session"] === closed["session"]));
+    });
+  }
+
+  it("a stalled reader holds the writer back across the hand-off (bounded buffering), then gets every byte", async () => {
+    const { waiter: reader, arriving: writer } = await pairAcross("stall", ["2.user1", "3.user1"]);
+    await checkStalledReader(reader.socket, writer.socket, 32 * MiB, 24 * MiB, async () => {
+      // One worker carries the session, on its own data path (native splice(2) where built), as a local pair.
+      const busy = (await status()).workers.filter((w) => w.active_sessions > 0);
+      assert.equal(busy.length, 1, JSON.stringify(busy));
+      assert.equal(busy[0]!.data_path.sessions[busy[0]!.data_path.path], 1, JSON.stringify(busy[0]!.data_path));
+    });
+  });
+
+  it("a sibling that does not answer the claim: the arriving party is refused in bounded time (408), not left hanging", async () => {
+    const tag = "frozen";
+    const first = party("0.user1", "1.user1", tag).then(() => "paired", (err: Error) => err.message);
+    await waiting(tag);
+    const owner = (await status()).workers.find((w) => w.waiting === 1);
+    assert.ok(owner, "one worker holds the waiter");
+    // Stopped (not killed): it stays alive in Redis for its heartbeat's lifetime and never answers.
+    process.kill(owner.pid, "SIGSTOP");
+    try {
+      const t0 = Date.now();
+      const refused = await party("1.user1", "0.user1", tag, 40_000).then(() => "paired", (err: Error) => err.message);
+      assert.match(refused, /408|did not connect within/);
+      assert.ok(Date.now() - t0 < 20_000, `refused after ${Date.now() - t0} ms`);
+      assert.ok(relay.events.some((e) => e["event"] === "link_error" && /did not answer a claim/.test(String(e["error"]))), "the unanswered claim is logged");
+    } finally {
+      process.kill(owner.pid, "SIGCONT");
+    }
+    // The waiter, once its worker runs again, is refused in time as well.
+    assert.match(await first, /408|did not connect within/);
+  });
+});
