@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -38,6 +39,13 @@ namespace {
 constexpr int kTurnsPerWake = 16;
 // The byte count one splice from a socket asks for; the pipe bounds what it really takes.
 constexpr size_t kSpliceChunk = 1 << 20;
+// A direction's pipe starts at the kernel's default (64 KiB, 16 page slots) and grows to this
+// the first time it fills: a bulk transfer then moves up to 1 MiB per splice pair and wakes the
+// engine far less often, while a session that only ever carries small messages keeps the small
+// pipe. This is the bound on what the relay holds per direction. Capped by
+// /proc/sys/fs/pipe-max-size; where the kernel refuses (EPERM past the per-user pipe limit
+// without CAP_SYS_RESOURCE), the pipe stays as it was.
+constexpr int kBulkPipeBytes = 1 << 20;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
 enum EventKind : uint32_t { kSourceEnded = 1, kFinished = 2, kFailed = 3 };
@@ -57,6 +65,7 @@ struct Direction {
   int pipeRead = -1;
   int pipeWrite = -1;
   size_t inPipe = 0;
+  bool pipeGrown = false;  // tried once: a refusal is not retried
   std::string leftover;  // bytes JavaScript read before the hand-off, delivered first
   size_t leftoverSent = 0;
   bool sourceEnded = false;
@@ -86,6 +95,7 @@ class Engine {
 
   bool start(Napi::ThreadSafeFunction reporter, std::string* why) {
     reporter_ = reporter;
+    bulkPipeBytes_ = bulkPipeBytes();
     epollFd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epollFd_ < 0) {
       *why = std::string("epoll_create1: ") + strerror(errno);
@@ -218,10 +228,10 @@ class Engine {
     }
   }
 
-  // Moves what is ready in one direction until the source has nothing more (EAGAIN: its EPOLLIN
-  // edge resumes us), the destination takes nothing more (EAGAIN: its EPOLLOUT edge resumes us),
-  // or the turn is used up. The pipe is the only buffer, so a stalled reader holds the sender
-  // back through TCP's own flow control.
+  // Moves what is ready in one direction until neither end can move more (the source has nothing
+  // or the pipe is full, and the destination takes nothing: their EPOLLIN / EPOLLOUT edges resume
+  // us), or the turn is used up. The pipe is the only buffer, so a stalled reader holds the
+  // sender back through TCP's own flow control once the pipe is full.
   Pump pump(Session& s, int d) {
     Direction& dir = s.dir[d];
     if (dir.shut) return Pump::kWait;
@@ -240,52 +250,61 @@ class Engine {
       dir.leftoverSent = 0;
     }
     for (int turn = 0; turn < kTurnsPerWake; turn++) {
+      bool moved = false;
+      bool sourceBlocked = dir.sourceEnded;
+      if (!dir.sourceEnded) {
+        if (dir.pipeRead < 0) {
+          // Pipes are made when a direction first has bytes to carry: an idle session holds none.
+          char probe;
+          ssize_t peeked = recv(dir.src, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Pump::kWait;
+          if (peeked < 0 && errno == EINTR) continue;
+          if (peeked < 0) return fail(s, d, errno);
+          if (peeked == 0) {
+            sourceEnded(s, d);
+            continue;
+          }
+          if (!openPipe(dir)) return fail(s, d, errno);
+        }
+        // The pipe is filled from the source also while the destination is full: it is the
+        // direction's buffer, and what is in it goes out as soon as the destination has room.
+        ssize_t n = splice(dir.src, nullptr, dir.pipeWrite, nullptr, kSpliceChunk, kSpliceFlags);
+        if (n == 0) {
+          sourceEnded(s, d);
+          sourceBlocked = true;
+        } else if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno != EAGAIN) return fail(s, d, errno);
+          // Nothing to read now, or the pipe is full: then it grows, once.
+          if (dir.inPipe > 0) growPipe(dir);
+          sourceBlocked = true;
+        } else {
+          dir.inPipe += static_cast<size_t>(n);
+          moved = true;
+          if (dir.inPipe >= kDefaultPipeBytes) growPipe(dir);
+        }
+      }
       if (dir.inPipe > 0) {
         ssize_t n = splice(dir.pipeRead, nullptr, dir.dst, nullptr, dir.inPipe, kSpliceFlags);
         if (n < 0) {
-          if (errno == EAGAIN) return Pump::kWait;
           if (errno == EINTR) continue;
-          return fail(s, 1 - d, errno);
+          if (errno != EAGAIN) return fail(s, 1 - d, errno);
+          // The destination is full: its EPOLLOUT edge resumes us. Until the source is
+          // blocked too (EPOLLIN then also resumes us), the pipe goes on filling.
+          if (sourceBlocked) return Pump::kWait;
+          continue;
         }
         dir.inPipe -= static_cast<size_t>(n);
         dir.bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-        continue;
+        moved = true;
       }
-      if (dir.sourceEnded) {
+      if (dir.sourceEnded && dir.inPipe == 0) {
         // Everything read is delivered: pass the FIN on; the other direction goes on (half-close).
         if (shutdown(dir.dst, SHUT_WR) != 0 && errno != ENOTCONN) return fail(s, 1 - d, errno);
         dir.shut = true;
         return Pump::kWait;
       }
-      if (dir.pipeRead < 0) {
-        // Pipes are made when a direction first has bytes to carry: an idle session holds none.
-        char probe;
-        ssize_t peeked = recv(dir.src, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Pump::kWait;
-        if (peeked < 0 && errno == EINTR) continue;
-        if (peeked < 0) return fail(s, d, errno);
-        if (peeked > 0 && !openPipe(dir)) return fail(s, d, errno);
-        if (peeked == 0) {
-          sourceEnded(s, d);
-          continue;
-        }
-      }
-      ssize_t n = splice(dir.src, nullptr, dir.pipeWrite, nullptr, kSpliceChunk, kSpliceFlags);
-      if (n == 0) {
-        sourceEnded(s, d);
-        continue;
-      }
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-          // Nothing to read now, or the pipe's slots are full of partial pages: then the bytes
-          // in it go out first.
-          if (dir.inPipe == 0) return Pump::kWait;
-          continue;
-        }
-        return fail(s, d, errno);
-      }
-      dir.inPipe += static_cast<size_t>(n);
+      if (!moved) return Pump::kWait;  // the source had nothing and the pipe is empty
     }
     return Pump::kMore;
   }
@@ -295,6 +314,23 @@ class Engine {
   void sourceEnded(Session& s, int d) {
     s.dir[d].sourceEnded = true;
     queueEvent({s.id, kSourceEnded, d, 0, 0, 0});
+  }
+
+  void growPipe(Direction& dir) {
+    if (dir.pipeGrown) return;
+    dir.pipeGrown = true;
+    if (bulkPipeBytes_ > kDefaultPipeBytes) fcntl(dir.pipeWrite, F_SETPIPE_SZ, bulkPipeBytes_);
+  }
+
+  // The bulk pipe size this kernel allows an unprivileged process: kBulkPipeBytes, or less.
+  static int bulkPipeBytes() {
+    int max = kBulkPipeBytes;
+    if (FILE* f = fopen("/proc/sys/fs/pipe-max-size", "r")) {
+      int v = 0;
+      if (fscanf(f, "%d", &v) == 1 && v > 0 && v < max) max = v;
+      fclose(f);
+    }
+    return max;
   }
 
   static bool openPipe(Direction& dir) {
@@ -347,6 +383,8 @@ class Engine {
     reporter_.NonBlockingCall();
   }
 
+  static constexpr int kDefaultPipeBytes = 1 << 16;
+  int bulkPipeBytes_ = kBulkPipeBytes;
   int epollFd_ = -1;
   std::mutex mapMutex_;
   std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_;
