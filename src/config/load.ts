@@ -50,6 +50,8 @@ export interface RelayConfig {
     readonly pairMs: number;
     readonly idleMs: number;
     readonly drainMs: number;
+    /** After both parties' FINs: how long the relay's last held bytes may take to be read. */
+    readonly flushGraceMs: number;
     /** An HTTP/2 connection with no open stream is closed after this (0: never). */
     readonly h2IdleMs: number;
     /** An HTTP/2 connection is sent GOAWAY this long after accept (0: never). */
@@ -88,7 +90,7 @@ export interface ClusterConfig {
 }
 
 export const DEFAULTS = {
-  timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "30s", h2_idle: "30s", h2_lifetime: "4h" },
+  timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "30s", flush_grace: "30s", h2_idle: "30s", h2_lifetime: "4h" },
   limits: { max_connections: 20000, max_waiting_per_identity: 64, max_handshakes_per_address: 256, h2_connection_buffer_mib: 16, h2_max_streams: 16 },
   pidfile: "frelay.pid",
   control_socket: "frelay.sock",
@@ -395,6 +397,7 @@ export function loadConfig(file: string): RelayConfig {
       pairMs: parseDuration(t.pair),
       idleMs: parseDuration(t.idle),
       drainMs: parseDuration(t.drain),
+      flushGraceMs: parseDuration(t.flush_grace),
       h2IdleMs: parseDuration(t.h2_idle),
       h2LifetimeMs: parseDuration(t.h2_lifetime),
     },

@@ -100,6 +100,7 @@ export const configSchema = {
         pair: duration("How long a party waits for its peer before a 408.", "new"),
         idle: duration("A session with no traffic in either direction for this long is closed. `0s`: never.", "new"),
         drain: duration("At stop, how long open sessions may go on before they are closed.", "live"),
+        flush_grace: duration("Once both parties of a session have sent their end (FIN), how long the relay may still take to hand the last bytes it holds to a party that is slow to read them; then the session is closed, and what was not taken is lost.", "new"),
         h2_idle: duration("An HTTP/2 connection (direct or fronting) with no open stream is closed after this. `0s`: never.", "new"),
         h2_lifetime: duration("Every HTTP/2 connection is sent GOAWAY this long after it began (open streams may finish; then it is closed). `0s`: never.", "new"),
       },
@@ -161,7 +162,7 @@ export interface RawConfig {
   proxy_protocol_from?: string[];
   fronting?: { address: string; path?: string; client_cert_header?: string; client_address_header?: string; trusted_proxies?: string[]; socket_mode?: string; socket_group?: string };
   native_splice?: "auto" | "off";
-  timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string; h2_idle?: string; h2_lifetime?: string };
+  timeouts?: { handshake?: string; pair?: string; idle?: string; drain?: string; flush_grace?: string; h2_idle?: string; h2_lifetime?: string };
   limits?: { max_connections?: number; max_waiting_per_identity?: number; max_handshakes_per_address?: number; h2_connection_buffer_mib?: number; h2_max_streams?: number };
   pidfile?: string;
   control_socket?: string;

@@ -53,6 +53,7 @@ export function buildState(config: RelayConfig): RelayState {
       routes: new RouteTable(config.routes),
       pairMs: config.timeouts.pairMs,
       idleMs: config.timeouts.idleMs,
+      flushGraceMs: config.timeouts.flushGraceMs,
       maxWaitingPerIdentity: config.limits.maxWaitingPerIdentity,
       isRevoked: (serial: string) => revoked.has(serial),
     }),

@@ -1,6 +1,6 @@
 import { spliceBinding } from "./native-binding";
 import { handOff } from "./native-splice";
-import type { RawStream, SessionSplice, SpliceEnd } from "./session-splice";
+import type { RawStream, SessionSplice, SessionTimers, SpliceEnd } from "./session-splice";
 import { Splice } from "./splice";
 
 export type DataPathName = "native" | "js";
@@ -30,11 +30,11 @@ export function chooseDataPath(setting: "auto" | "off" = "auto"): DataPathChoice
  * plain TCP sockets (the stream protocol after its hand-off), else in JavaScript (HTTP/2
  * streams always; TCP when the native path is off or a socket cannot be handed over).
  */
-export function startSplice(a: RawStream, b: RawStream, onEnd: (how: SpliceEnd, error?: Error) => void, idleMs: number, path: DataPathName): { splice: SessionSplice; path: DataPathName } {
+export function startSplice(a: RawStream, b: RawStream, onEnd: (how: SpliceEnd, error?: Error) => void, timers: SessionTimers, path: DataPathName): { splice: SessionSplice; path: DataPathName } {
   if (path === "native") {
-    const native = handOff(a, b, onEnd, idleMs);
+    const native = handOff(a, b, onEnd, timers);
     if (!("fallback" in native)) return { splice: native, path: "native" };
     [a, b] = native.fallback;
   }
-  return { splice: new Splice(a, b, onEnd, idleMs), path: "js" };
+  return { splice: new Splice(a, b, onEnd, timers), path: "js" };
 }

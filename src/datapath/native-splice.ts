@@ -1,7 +1,8 @@
 import type * as net from "node:net";
 import { constants } from "node:os";
 import { spliceBinding, type SpliceBinding } from "./native-binding";
-import { FLUSH_GRACE_MS, watchIdle, type RawStream, type SessionSplice, type SpliceEnd, type SpliceStats } from "./session-splice";
+import { SessionEnd } from "./session-end";
+import type { RawStream, SessionSplice, SessionTimers, SpliceEnd, SpliceStats } from "./session-splice";
 import { socketFd } from "./socket-fd";
 
 /** Event kinds as native/splice_engine.cc numbers them. */
@@ -52,28 +53,26 @@ export function nativeSessionCount(): number {
 /**
  * A paired session whose bytes the native engine moves with splice(2): they never enter
  * JavaScript. The engine owns both connections (its own duplicated descriptors; Node's sockets
- * are gone) and does half-close, backpressure and the close itself; this object keeps what the
- * JS path keeps in JavaScript: the idle timeout, the flush grace, the end report.
+ * are gone) and does half-close, backpressure and the close itself; what the JS path keeps in
+ * JavaScript (the idle timeout, the flush grace, the end report) is the same SessionEnd here.
  */
 export class NativeSplice implements SessionSplice {
   private last: SpliceStats = { aToB: 0, bToA: 0 };
-  private finished = false;
   private sourcesEnded = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private flushGrace: NodeJS.Timeout | undefined;
+  private readonly ending: SessionEnd;
 
   constructor(
     private readonly engine: Engine,
     private readonly id: number,
-    private readonly onEnd: (how: SpliceEnd, error?: Error) => void,
-    idleMs: number,
+    onEnd: (how: SpliceEnd, error?: Error) => void,
+    timers: SessionTimers,
   ) {
     engine.register(id, this);
-    if (idleMs > 0) this.idleTimer = watchIdle(() => this.stats.aToB + this.stats.bToA, idleMs, () => this.cut("idle"));
+    this.ending = new SessionEnd(timers, () => this.stats.aToB + this.stats.bToA, (how) => this.cut(how), onEnd);
   }
 
   get stats(): SpliceStats {
-    if (this.finished) return this.last;
+    if (this.ending.ended) return this.last;
     const s = this.engine.binding.stats(this.id);
     if (s) this.last = { aToB: s[0], bToA: s[1] };
     return this.last;
@@ -84,7 +83,7 @@ export class NativeSplice implements SessionSplice {
   }
 
   private cut(how: SpliceEnd): void {
-    if (this.finished) return;
+    if (this.ending.ended) return;
     const final = this.engine.binding.close(this.id);
     if (final) return this.finish(how, { aToB: final[0], bToA: final[1] });
     // The engine ended it first: its end event is waiting; take it now, with its exact counts.
@@ -95,10 +94,7 @@ export class NativeSplice implements SessionSplice {
   engineEvent(kind: number, dirOrSide: number, errno: number, counts: SpliceStats): void {
     if (kind === SOURCE_ENDED) {
       // Both sources have sent their FIN: the last bytes get a bounded time to be taken.
-      if (++this.sourcesEnded === 2 && !this.finished) {
-        this.flushGrace = setTimeout(() => this.cut("done"), FLUSH_GRACE_MS);
-        this.flushGrace.unref();
-      }
+      if (++this.sourcesEnded === 2) this.ending.bothEnded();
       return;
     }
     if (kind === FINISHED) return this.finish("done", counts);
@@ -111,13 +107,9 @@ export class NativeSplice implements SessionSplice {
   }
 
   private finish(how: SpliceEnd, counts: SpliceStats, error?: Error): void {
-    if (this.finished) return;
+    if (this.ending.ended) return;
     this.last = counts;
-    this.finished = true;
-    if (this.idleTimer) clearInterval(this.idleTimer);
-    clearTimeout(this.flushGrace);
-    this.engine.forget(this.id);
-    this.onEnd(how, error);
+    this.ending.end(how, () => this.engine.forget(this.id), error);
   }
 }
 
@@ -131,7 +123,7 @@ export class NativeSplice implements SessionSplice {
  * the connections: the engine's duplicates keep them open, and from then on only the engine
  * reads, writes, shuts down or closes them. No descriptor is shared between two owners.
  */
-export function handOff(a: RawStream, b: RawStream, onEnd: (how: SpliceEnd, error?: Error) => void, idleMs: number): NativeSplice | { fallback: [RawStream, RawStream]; reason: string } {
+export function handOff(a: RawStream, b: RawStream, onEnd: (how: SpliceEnd, error?: Error) => void, timers: SessionTimers): NativeSplice | { fallback: [RawStream, RawStream]; reason: string } {
   const found = spliceBinding();
   if (!("binding" in found)) return { fallback: [a, b], reason: found.reason };
   const fds = [socketFd(a.stream), socketFd(b.stream)];
@@ -153,7 +145,7 @@ export function handOff(a: RawStream, b: RawStream, onEnd: (how: SpliceEnd, erro
     return { fallback: raw, reason: (err as Error).message };
   }
   for (const s of sockets) s.destroy();
-  return new NativeSplice(engine, id, onEnd, idleMs);
+  return new NativeSplice(engine, id, onEnd, timers);
 }
 
 /** `r` with the bytes Node has read from its socket but nobody consumed added to its leftover. */

@@ -12,8 +12,6 @@ export interface SpliceStats {
   bToA: number;
 }
 
-export type SpliceEnd = "done" | "error" | "idle" | "closed";
-
 /** What a session holds, whichever path moves its bytes. */
 export interface SessionSplice {
   /** Live counts; final once the session has ended. */
@@ -22,23 +20,15 @@ export interface SessionSplice {
   close(): void;
 }
 
-/** After both directions ended: how long the last bytes may take to drain before the cut. */
-export const FLUSH_GRACE_MS = 30_000;
+export type SpliceEnd = "done" | "error" | "idle" | "closed" | "flush_grace";
 
-/**
- * The idle timeout, judged by the byte counters a few times per period: no per-chunk timer
- * resets on the data path. Returns the interval (unref'd), for clearInterval at the end.
- */
-export function watchIdle(bytes: () => number, idleMs: number, onIdle: () => void): NodeJS.Timeout {
-  const step = Math.max(50, Math.floor(idleMs / 4));
-  let quietFor = 0;
-  let lastSeen = -1;
-  const timer = setInterval(() => {
-    const seen = bytes();
-    quietFor = seen === lastSeen ? quietFor + step : 0;
-    lastSeen = seen;
-    if (quietFor >= idleMs) onIdle();
-  }, step);
-  timer.unref();
-  return timer;
+/** The session timeouts both paths apply, taken from config when the session starts. */
+export interface SessionTimers {
+  /** No bytes either way for this long closes the session (0: never). */
+  readonly idleMs: number;
+  /** After both directions ended: how long the last held bytes may take to be read, then the cut. */
+  readonly flushGraceMs: number;
 }
+
+/** The relay's defaults (timeouts.idle, timeouts.flush_grace), for splices outside the relay (the client). */
+export const DEFAULT_TIMERS: SessionTimers = Object.freeze({ idleMs: 0, flushGraceMs: 30_000 });

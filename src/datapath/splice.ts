@@ -1,5 +1,6 @@
 import type { Duplex } from "node:stream";
-import { FLUSH_GRACE_MS, watchIdle, type RawStream, type SessionSplice, type SpliceEnd, type SpliceStats } from "./session-splice";
+import { SessionEnd } from "./session-end";
+import { DEFAULT_TIMERS, type RawStream, type SessionSplice, type SessionTimers, type SpliceEnd, type SpliceStats } from "./session-splice";
 
 export type { SpliceEnd, SpliceStats };
 
@@ -13,24 +14,23 @@ export type { SpliceEnd, SpliceStats };
  * - Half-close: a FIN from one side ends only that direction (`end()` on the other side);
  *   the other direction keeps flowing. Both sockets must be `allowHalfOpen`, or Node would close
  *   the whole connection on the first FIN and lose the other direction's later bytes.
- * - The session is over when both directions have ended, either side errors or closes early,
- *   the idle timer fires, or `close()` is called.
+ * - The session is over when both directions have ended and both sides closed, either side
+ *   errors or closes early, the idle timeout or the flush grace (session-end.ts) cuts it, or
+ *   `close()` is called.
  */
 export class Splice implements SessionSplice {
   readonly stats: SpliceStats = { aToB: 0, bToA: 0 };
   private endedDirections = 0;
   private closedSides = 0;
-  private finished = false;
-  private idleTimer: NodeJS.Timeout | undefined;
-  /** Cleared when the session ends: a pending timer would keep the whole session (buffers included) alive. */
-  private flushGrace: NodeJS.Timeout | undefined;
+  private readonly ending: SessionEnd;
 
   constructor(
     private readonly a: RawStream,
     private readonly b: RawStream,
-    private readonly onEnd: (how: SpliceEnd, error?: Error) => void,
-    idleMs = 0,
+    onEnd: (how: SpliceEnd, error?: Error) => void,
+    timers: SessionTimers = DEFAULT_TIMERS,
   ) {
+    this.ending = new SessionEnd(timers, () => this.stats.aToB + this.stats.bToA, (how) => this.finish(how), onEnd);
     this.direction(a, b.stream, "aToB");
     this.direction(b, a.stream, "bToA");
     for (const s of [a.stream, b.stream]) {
@@ -42,7 +42,6 @@ export class Splice implements SessionSplice {
         else if (++this.closedSides === 2) this.finish("done");
       });
     }
-    if (idleMs > 0) this.idleTimer = watchIdle(() => this.stats.aToB + this.stats.bToA, idleMs, () => this.finish("idle"));
   }
 
   private direction(from: RawStream, to: Duplex, counter: keyof SpliceStats): void {
@@ -53,7 +52,7 @@ export class Splice implements SessionSplice {
     const src = from.stream;
     const onEnd = () => {
       to.end();
-      if (++this.endedDirections === 2) this.finishWhenFlushed();
+      if (++this.endedDirections === 2) this.ending.bothEnded();
     };
     if (src.readableEnded) {
       onEnd();
@@ -68,32 +67,17 @@ export class Splice implements SessionSplice {
     src.resume();
   }
 
-  /**
-   * Both directions have ended. Each side closes by itself once its last bytes are delivered
-   * (a socket after its FIN; an HTTP/2 stream after END_STREAM both ways), and its 'close' ends
-   * the session. Not on 'finish': for an HTTP/2 stream that only means the bytes reached
-   * nghttp2's queue, and destroying it there would drop a tail still held by flow control.
-   * A peer that never takes its last bytes is cut after a bounded grace.
-   */
-  private finishWhenFlushed(): void {
-    // A stream may report its end after the session was already cut (an aborted HTTP/2
-    // stream ends, then closes): no timer then, it would only keep the dead session alive.
-    if (this.finished) return;
-    this.flushGrace = setTimeout(() => this.finish("done"), FLUSH_GRACE_MS);
-    this.flushGrace.unref();
-  }
+  // Once both directions have ended, each side closes by itself when its last bytes are
+  // delivered (a socket after its FIN; an HTTP/2 stream after END_STREAM both ways), and its
+  // 'close' ends the session. Not on 'finish': for an HTTP/2 stream that only means the bytes
+  // reached nghttp2's queue, and destroying it there would drop a tail still held by flow
+  // control. A peer that never takes its last bytes is cut by the flush grace.
 
   close(): void {
     this.finish("closed");
   }
 
   private finish(how: SpliceEnd, error?: Error): void {
-    if (this.finished) return;
-    this.finished = true;
-    if (this.idleTimer) clearInterval(this.idleTimer);
-    clearTimeout(this.flushGrace);
-    this.a.stream.destroy();
-    this.b.stream.destroy();
-    this.onEnd(how, error);
+    this.ending.end(how, () => (this.a.stream.destroy(), this.b.stream.destroy()), error);
   }
 }

@@ -6,13 +6,13 @@ import { RefusalCode, type PendingParty, type PartyRequest } from "./party";
 import { Refusals, type TurnedAway } from "./refusals";
 import { RouteTable } from "./routes";
 import { SessionRegistry, type SessionEnded } from "./sessions";
+import type { SessionTimers } from "../datapath/session-splice";
 import type { Meeting, RemoteClaimant, RemotePeer, SharedRendezvous } from "./shared-rendezvous";
 
 /** The part of the config the pairing core acts on; swapped whole on reload. */
-export interface RelayPolicy {
+export interface RelayPolicy extends SessionTimers {
   readonly routes: RouteTable;
   readonly pairMs: number;
-  readonly idleMs: number;
   readonly maxWaitingPerIdentity: number;
   /** Serials of revoked relay certificates (from the CRL the transports were given). */
   readonly isRevoked: (serial: string) => boolean;
@@ -177,7 +177,7 @@ export class PairingCore extends EventEmitter<PairingCoreEvents> {
     rawB.then(
       (sb) => {
         const sa = peer.go(sb);
-        if (sa) this.sessions.start(peer.request, sa, b, sb, route, this.policy.idleMs, peer.sessionId);
+        if (sa) this.sessions.start(peer.request, sa, b, sb, route, this.policy, peer.sessionId);
       },
       (err: unknown) => {
         peer.abort();
@@ -203,7 +203,7 @@ export class PairingCore extends EventEmitter<PairingCoreEvents> {
     claimant.ready.then(
       (link) =>
         w.party.accept(2).then(
-          (sa) => void this.sessions.start(a, sa, claimant.request, link, w.route, this.policy.idleMs, claimant.sessionId),
+          (sa) => void this.sessions.start(a, sa, claimant.request, link, w.route, this.policy, claimant.sessionId),
           (err: unknown) => {
             link.stream.destroy();
             this.log.info("pair_failed", { a: a.identity, b: claimant.request.identity, tag: a.tag, session: claimant.sessionId, reason: describe(err) });
@@ -263,7 +263,7 @@ export class PairingCore extends EventEmitter<PairingCoreEvents> {
         // A party that vanished while the other's reply went out has closed already: the splice
         // would never hear of it, and its peer would wait for nothing.
         const gone = sa.stream.destroyed ? a : sb.stream.destroyed ? b : undefined;
-        if (!gone) return void this.sessions.start(a, sa, b, sb, route, this.policy.idleMs);
+        if (!gone) return void this.sessions.start(a, sa, b, sb, route, this.policy);
         this.log.info("pair_failed", { a: a.identity, b: b.identity, tag: a.tag, reason: `${gone.identity} disconnected right after its reply` });
         sa.stream.destroy();
         sb.stream.destroy();

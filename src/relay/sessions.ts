@@ -1,5 +1,5 @@
 import { chooseDataPath, startSplice, type DataPathChoice, type DataPathName } from "../datapath/data-path";
-import type { SessionSplice, SpliceEnd } from "../datapath/session-splice";
+import type { SessionSplice, SessionTimers, SpliceEnd } from "../datapath/session-splice";
 import type { PartyRequest, RawStream } from "./party";
 
 export interface SessionInfo {
@@ -47,7 +47,7 @@ export class SessionRegistry {
   constructor(private readonly onEnded: (e: SessionEnded) => void) {}
 
   /** `sharedId`: a cross-node session's id, the same on both nodes (unique: it names its node). */
-  start(a: PartyRequest, rawA: RawStream, b: PartyRequest, rawB: RawStream, route: string, idleMs: number, sharedId?: string): Session {
+  start(a: PartyRequest, rawA: RawStream, b: PartyRequest, rawB: RawStream, route: string, timers: SessionTimers, sharedId?: string): Session {
     const id = sharedId ?? (this.nextId++).toString(36);
     const { splice, path } = startSplice(rawA, rawB, (how, error) => {
       this.sessions.delete(id);
@@ -56,7 +56,7 @@ export class SessionRegistry {
       this.closeReasons.delete(id);
       this.endedBytes += splice.stats.aToB + splice.stats.bToA;
       this.onEnded({ session, how: reason ? "removed" : how, ...(reason ? { reason } : {}), ...(error ? { error } : {}) });
-    }, idleMs, this.dataPath.path);
+    }, timers, this.dataPath.path);
     this.activeByPath[path]++;
     const session: Session = { id, a, b, route, startedAt: Date.now(), splice, dataPath: path };
     this.sessions.set(id, session);

@@ -18,7 +18,7 @@ interface TestParty extends PendingParty {
 }
 
 function policy(over: Partial<RelayPolicy> = {}): RelayPolicy {
-  return { routes: new RouteTable([["0.u", "1.u"]]), pairMs: 60_000, idleMs: 0, maxWaitingPerIdentity: 8, isRevoked: () => false, ...over };
+  return { routes: new RouteTable([["0.u", "1.u"]]), pairMs: 60_000, idleMs: 0, flushGraceMs: 30_000, maxWaitingPerIdentity: 8, isRevoked: () => false, ...over };
 }
 
 function party(name: string, identity: string, dest: string, journal: string[], tag = ""): TestParty {
