@@ -16,11 +16,18 @@ export async function runStdio(opts: ConnectOptions, stdin: NodeJS.ReadableStrea
     };
     stdin.pipe(socket); // stdin EOF → end() → close_notify + FIN: the half-close reaches the peer
     socket.pipe(stdout, { end: false });
+    let ended = false;
     socket.on("end", () => {
+      ended = true;
       // Flush what was written, then report this direction done; the other may go on.
       stdout.write("", oneDone);
     });
     socket.on("finish", oneDone);
+    // Closed before its end: some of the peer's data may never have been delivered. Say so
+    // (exit 1) rather than let the process run out of work and exit 0 with a short stdout.
+    socket.on("close", () => {
+      if (!ended) reject(new ClientError("FRELAY_ERR_PEER", `connection to ${opts.dest} closed before the end of its data (some of it may be missing)`));
+    });
     socket.on("error", (err) => reject(new ClientError("FRELAY_ERR_PEER", `connection to ${opts.dest} failed: ${describe(err)}`)));
   });
 }

@@ -17,10 +17,18 @@ export function tlsServerCarrier(raw: Duplex): Duplex {
   return raw instanceof net.Socket && major < 24 ? new SocketCarrier(raw) : raw;
 }
 
-/** A net.Socket as a plain Duplex: bytes, backpressure, half-close and errors pass through. */
+/**
+ * A net.Socket as a plain Duplex: bytes, backpressure, half-close and errors pass through.
+ *
+ * It never closes itself once both directions are done (autoDestroy off): Node's TLS layer
+ * destroys the TLSSocket the moment the stream under it emits 'close', and that TLSSocket may
+ * still hold decrypted bytes its reader has not taken (a slow stdout pauses it), which a destroy
+ * throws away, with no 'end' ever emitted. The TLSSocket closes this carrier itself when it is
+ * done, and the socket with it; a reset or an error still closes it at once.
+ */
 class SocketCarrier extends Duplex {
   constructor(private readonly socket: net.Socket) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: true, autoDestroy: false });
     socket.on("data", (chunk: Buffer) => {
       if (!this.push(chunk)) socket.pause();
     });
