@@ -3,6 +3,7 @@ import type { ListenAddress } from "../config/address";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import { nodeNameOf } from "../pki/node-identity";
+import { peerCertificate } from "../transport/peer-identity";
 import type { PartyRequest } from "../relay/party";
 import { bindServer } from "../transport/bind";
 
@@ -100,7 +101,7 @@ function contextOptions(t: LinkTls): tls.SecureContextOptions {
 
 /** The link's other end must show a node certificate: a party's certificate never opens a link. */
 function peerNode(sock: tls.TLSSocket): string | undefined {
-  const cert = sock.getPeerX509Certificate();
+  const cert = peerCertificate(sock); // not getPeerX509Certificate(): see peerCertificate()
   return cert ? nodeNameOf(cert) : undefined;
 }
 

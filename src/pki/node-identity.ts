@@ -1,5 +1,8 @@
 import type { X509Certificate } from "node:crypto";
 
+/** The subject is all these checks read (an X509Certificate, or a peer certificate's fields). */
+type Subject = Pick<X509Certificate, "subject">;
+
 /**
  * Node certificates (the scale-out link between relay processes) are signed by the relay CA,
  * like party certificates, so they must be told apart by something a party certificate can
@@ -13,17 +16,17 @@ export function nodeCommonName(node: string): string {
   return `${NODE_CN_PREFIX}${node}`;
 }
 
-function subjectFields(cert: X509Certificate): string[] {
+function subjectFields(cert: Subject): string[] {
   return cert.subject.split("\n");
 }
 
 /** True if the certificate carries either node marker: never a party. */
-export function hasNodeMarker(cert: X509Certificate): boolean {
+export function hasNodeMarker(cert: Subject): boolean {
   return subjectFields(cert).some((f) => f === `OU=${NODE_OU}` || f.startsWith(`CN=${NODE_CN_PREFIX}`));
 }
 
 /** The node name of a certificate carrying both markers, else undefined. */
-export function nodeNameOf(cert: X509Certificate): string | undefined {
+export function nodeNameOf(cert: Subject): string | undefined {
   const fields = subjectFields(cert);
   const cns = fields.filter((f) => f.startsWith("CN="));
   if (!fields.includes(`OU=${NODE_OU}`) || cns.length !== 1) return undefined;

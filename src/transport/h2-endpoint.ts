@@ -9,7 +9,7 @@ import type { PairingCore } from "../relay/pairing-core";
 import { H2Party, respondText } from "./h2-party";
 import { connectionWindow, h2Settings, type H2BufferBounds, type H2Bounds } from "./h2-memory-bounds";
 import { boundSession, streamsOf } from "./h2-session-bounds";
-import type { PeerResult } from "./peer-identity";
+import { peerCertificate, type PeerResult } from "./peer-identity";
 
 /** Who is on a stream, and from where (the real client address when known). */
 export interface StreamOrigin {
@@ -85,7 +85,7 @@ export class H2Endpoint<C = StreamOrigin> {
     if (isTls) (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
     // 'session' fires synchronously inside emit('connection'): that is how the session learns
     // what was decided at accept.
-    const validTo = isTls ? socket.getPeerX509Certificate()?.validTo : undefined;
+    const validTo = isTls ? peerCertificate(socket as tls.TLSSocket)?.validTo : undefined;
     this.applyBudget();
     this.adopting = { context, notAfter: validTo === undefined ? undefined : Date.parse(validTo), socket };
     let session: http2.ServerHttp2Session | undefined;

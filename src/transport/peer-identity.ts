@@ -20,9 +20,7 @@ interface VerifyHandle {
 export function verifiedPeer(socket: tls.TLSSocket, isRevoked: (serial: string) => boolean): PeerResult {
   const error = verifyError(socket);
   if (error === undefined) return { ok: false, reason: "cannot read certificate verification result" };
-  // The X509Certificate form: fields are read on demand, where getPeerCertificate() builds an
-  // object of a dozen fields (modulus, fingerprints, raw DER) for every handshake.
-  const cert = socket.getPeerX509Certificate();
+  const cert = peerCertificate(socket);
   if (!cert) return { ok: false, reason: "no client certificate (present one signed by the relay CA)" };
   if (error) return { ok: false, reason: `client certificate rejected: ${error.message}` };
   const peer = identityOf(cert);
@@ -35,11 +33,36 @@ export function verifiedPeer(socket: tls.TLSSocket, isRevoked: (serial: string) 
 
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 
+/** What identity checks read from a certificate: an X509Certificate has it, so does a peer's. */
+export type CertificateFacts = Pick<X509Certificate, "subject" | "keyUsage" | "serialNumber" | "validTo">;
+
+/**
+ * The peer certificate of a TLS connection, read without taking it from the connection.
+ *
+ * Not getPeerX509Certificate(): on a server socket (Node 20 with OpenSSL 3, where the peer chain
+ * holds the client's own certificate) it pops that certificate off the session's chain and never
+ * releases it, so every handshake left its client certificate behind, parsed (about 2 KB), for
+ * the life of the process: heaptrack showed it as the relay's one native allocation growing
+ * with handshakes, open sessions or not. getPeerCertificate() only reads; it builds a bigger
+ * object (tens of microseconds, against a handshake's milliseconds), of which this keeps four
+ * fields in the X509Certificate's own formats.
+ */
+export function peerCertificate(socket: tls.TLSSocket): CertificateFacts | undefined {
+  const c = socket.getPeerCertificate();
+  if (!c || !c.raw) return undefined;
+  // The subject as X509Certificate prints it: one "KEY=value" line per attribute.
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries((c.subject ?? {}) as unknown as Record<string, string | string[]>)) {
+    for (const v of Array.isArray(value) ? value : [value]) lines.push(`${key}=${v}`);
+  }
+  return { subject: lines.join("\n"), keyUsage: c.ext_key_usage as string[], serialNumber: c.serialNumber, validTo: c.valid_to };
+}
+
 /**
  * The identity a verified certificate names: exactly one CN, an identity, in a certificate
  * that may authenticate clients (no extendedKeyUsage, or one with clientAuth).
  */
-export function identityOf(cert: X509Certificate): PeerResult {
+export function identityOf(cert: CertificateFacts): PeerResult {
   if (hasNodeMarker(cert)) return { ok: false, reason: "client certificate is a node certificate (for the scale-out link only), never a party" };
   const cns = cert.subject.split("\n").filter((line) => line.startsWith("CN="));
   const cn = cns.length === 1 ? (cns[0] as string).slice(3) : undefined;
