@@ -85,7 +85,7 @@ export class H2Endpoint<C = StreamOrigin> {
     if (isTls) (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
     // 'session' fires synchronously inside emit('connection'): that is how the session learns
     // what was decided at accept.
-    const validTo = isTls ? peerCertificate(socket as tls.TLSSocket)?.validTo : undefined;
+    const validTo = isTls ? peerCertificate(socket)?.validTo : undefined;
     this.applyBudget();
     this.adopting = { context, notAfter: validTo === undefined ? undefined : Date.parse(validTo), socket };
     let session: http2.ServerHttp2Session | undefined;
