@@ -9,7 +9,7 @@ import type { Duplex } from "node:stream";
 import { dialRelayH2 } from "./h2-connect";
 import { peerNameMismatch } from "./peer-name";
 import { relayNameCheck, relayServername } from "./relay-name";
-import { tlsServerCarrier } from "./tls-server-carrier";
+import { tlsCarrier } from "./tls-carrier";
 import { DEFAULT_TIMEOUT_MS, type ConnectOptions, type RelayedConnection } from "./options";
 import type { PartySettings } from "./settings";
 
@@ -195,7 +195,7 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
     const wrongPeer = (cert: tls.PeerCertificate) => peerNameMismatch(opts.dest, cert);
     if (mode === 2) {
       const socket = tls.connect({
-        socket: raw,
+        socket: tlsCarrier(raw, false),
         servername: opts.dest,
         ca: opts.userCa,
         cert: opts.partyCert,
@@ -208,7 +208,7 @@ export function startEndToEnd(raw: Duplex, mode: 1 | 2, opts: PartySettings): Pr
       peerGone([raw, socket], opts.dest, reject);
       return;
     }
-    const socket = new tls.TLSSocket(tlsServerCarrier(raw), {
+    const socket = new tls.TLSSocket(tlsCarrier(raw, true), {
       isServer: true,
       secureContext: tls.createSecureContext({ ca: opts.userCa, cert: opts.partyCert, key: opts.partyKey, minVersion: "TLSv1.2" }),
       requestCert: true,

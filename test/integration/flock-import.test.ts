@@ -105,7 +105,7 @@ describe("frelay init --from-flock: a Flock relay's certificates, adopted as the
       timeoutMs: 30_000,
     });
     // This party sends nothing: it ends its side at once, while the sender's stdin is still on
-    // its way (on Node 20/22 that once lost the last 16 KiB: see client/tls-server-carrier.ts).
+    // its way (on Node 20/22 that once lost the last 16 KiB: see client/tls-carrier.ts).
     const got = readAll(peer.socket);
     peer.socket.end();
     assert.equal(sha256(await got), sha256(input));
