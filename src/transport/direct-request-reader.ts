@@ -70,6 +70,13 @@ export class DirectRequestReader {
     const { raw, st, fail, remote } = hs;
     const gate = new RecordGate(raw, undefined, initial);
     const tlsSocket = new tls.TLSSocket(gate, serverTlsOptions(st));
+    // A TLSSocket over a JavaScript stream is not closed when the TCP socket under it is: left
+    // alone, a connection that failed or closed before its request kept OpenSSL's state for
+    // good (measured: 150 connections that closed after their handshake, +7 MiB of C heap in
+    // use, never freed). Only until the TLSSocket closes, so a session holds none of it.
+    const dropTls = () => tlsSocket.destroy();
+    raw.once("close", dropTls);
+    tlsSocket.once("close", () => raw.off("close", dropTls));
     gate.on("error", (err: Error) => fail(describe(err)));
     tlsSocket.on("error", (err: Error) => fail(`TLS: ${describe(err)}`));
     tlsSocket.on("end", () => fail("closed before sending its request"));

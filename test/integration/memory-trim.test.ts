@@ -3,6 +3,7 @@ import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as tls from "node:tls";
 import type { Fixture } from "../helpers/fixture";
 import { freePort, REPO_ROOT, suiteRelay, type RunningRelay } from "../helpers/cli";
 import { rawSession } from "../helpers/data-paths";
@@ -54,6 +55,33 @@ describe("memory trim", { skip }, () => {
       Object.assign(ctx, await suiteRelay({ metrics: { address: `127.0.0.1:${ctx.metricsPort}` } }));
     });
     after(() => ctx.close());
+
+    it("a connection that closes after its TLS handshake, before its request, leaves no C memory behind", { timeout: 120000 }, async () => {
+      // Before the fix each such connection kept OpenSSL's state: 100 of them, about +5 MiB.
+      const inUse = async () => {
+        const text = await scrapeMetrics(ctx.metricsPort);
+        return sample(text, "frelay_malloc_in_use_bytes") - sample(text, "frelay_process_nodejs_external_memory_bytes");
+      };
+      const p = ctx.fx.party("0.user1", "1.user1", ctx.relay.address);
+      const handshakeThenClose = () =>
+        new Promise<void>((resolve) => {
+          const s = tls.connect({ host: "127.0.0.1", port: ctx.relay.port, ca: p.relayCa, cert: p.relayCert, key: p.relayKey, checkServerIdentity: () => undefined });
+          s.once("secureConnect", () => s.destroy());
+          s.once("error", () => resolve());
+          s.once("close", () => resolve());
+        });
+      for (let i = 0; i < 10; i++) await handshakeThenClose(); // warm-up: first-use allocations
+      const before = await inUse();
+      for (let i = 0; i < 100; i++) await handshakeThenClose();
+      // The relay handles the last closes a moment after ours: polled, bounded.
+      const deadline = Date.now() + 10_000;
+      let grown = (await inUse()) - before;
+      while (grown >= 2 * 2 ** 20 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        grown = (await inUse()) - before;
+      }
+      assert.ok(grown < 2 * 2 ** 20, `C heap in use grew ${(grown / 2 ** 20).toFixed(1)} MiB over 100 connections closed before their request`);
+    });
 
     it("trims once sessions have ended, and counts it", { timeout: 30000 }, async () => {
       assert.equal(sample(await scrapeMetrics(ctx.metricsPort), "frelay_memory_trims_total"), 0, "no trim before any session ended");
