@@ -43,8 +43,8 @@ constexpr size_t kSpliceChunk = 1 << 20;
 // the first time it fills: a bulk transfer then moves up to 1 MiB per splice pair and wakes the
 // engine far less often, while a session that only ever carries small messages keeps the small
 // pipe. This is the bound on what the relay holds per direction. Capped by
-// /proc/sys/fs/pipe-max-size; where the kernel refuses (EPERM past the per-user pipe limit
-// without CAP_SYS_RESOURCE), the pipe stays as it was.
+// /proc/sys/fs/pipe-max-size and by the per-user pipe budget (bulkPipeBudget); where the
+// kernel refuses anyway, the pipe stays as it was.
 constexpr int kBulkPipeBytes = 1 << 20;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
@@ -66,6 +66,7 @@ struct Direction {
   int pipeWrite = -1;
   size_t inPipe = 0;
   bool pipeGrown = false;  // tried once: a refusal is not retried
+  bool pipeBulk = false;   // grown: counted in the engine's budget until the pipe is closed
   std::string leftover;  // bytes JavaScript read before the hand-off, delivered first
   size_t leftoverSent = 0;
   bool sourceEnded = false;
@@ -96,6 +97,7 @@ class Engine {
   bool start(Napi::ThreadSafeFunction reporter, std::string* why) {
     reporter_ = reporter;
     bulkPipeBytes_ = bulkPipeBytes();
+    bulkPipeBudget_ = bulkPipeBudget(bulkPipeBytes_);
     epollFd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epollFd_ < 0) {
       *why = std::string("epoll_create1: ") + strerror(errno);
@@ -319,7 +321,29 @@ class Engine {
   void growPipe(Direction& dir) {
     if (dir.pipeGrown) return;
     dir.pipeGrown = true;
-    if (bulkPipeBytes_ > kDefaultPipeBytes) fcntl(dir.pipeWrite, F_SETPIPE_SZ, bulkPipeBytes_);
+    if (bulkPipeBytes_ <= kDefaultPipeBytes) return;
+    if (bulkPipes_.fetch_add(1) >= bulkPipeBudget_) {
+      bulkPipes_.fetch_sub(1);
+      return;
+    }
+    if (fcntl(dir.pipeWrite, F_SETPIPE_SZ, bulkPipeBytes_) < 0) bulkPipes_.fetch_sub(1);
+    else dir.pipeBulk = true;
+  }
+
+  // How many pipes may be grown at once. The kernel counts every pipe's size against its
+  // user (/proc/sys/fs/pipe-user-pages-soft, 64 MiB by default); past that, an unprivileged
+  // user's new pipes get 2 pages. Grown pipes may use half of it, so that new sessions always
+  // get full default pipes; root (which the limit does not bind) has no such budget.
+  static int bulkPipeBudget(int bulkBytes) {
+    if (geteuid() == 0) return INT32_MAX;
+    long soft = 0;
+    if (FILE* f = fopen("/proc/sys/fs/pipe-user-pages-soft", "r")) {
+      if (fscanf(f, "%ld", &soft) != 1) soft = 0;
+      fclose(f);
+    }
+    if (soft <= 0) return INT32_MAX;  // no limit set
+    long pages = bulkBytes / sysconf(_SC_PAGESIZE);
+    return static_cast<int>(soft / 2 / (pages > 0 ? pages : 1));
   }
 
   // The bulk pipe size this kernel allows an unprivileged process: kBulkPipeBytes, or less.
@@ -356,10 +380,12 @@ class Engine {
 
   // Closes everything the session holds. close() also takes the descriptors out of epoll: the
   // engine holds the only references to these sockets.
-  static void release(Session& s) {
+  void release(Session& s) {
     s.over = true;
     for (int i = 0; i < 2; i++) {
       Direction& dir = s.dir[i];
+      if (dir.pipeBulk) bulkPipes_.fetch_sub(1);
+      dir.pipeBulk = false;
       if (dir.pipeRead >= 0) close(dir.pipeRead);
       if (dir.pipeWrite >= 0) close(dir.pipeWrite);
       dir.pipeRead = dir.pipeWrite = -1;
@@ -385,6 +411,8 @@ class Engine {
 
   static constexpr int kDefaultPipeBytes = 1 << 16;
   int bulkPipeBytes_ = kBulkPipeBytes;
+  int bulkPipeBudget_ = INT32_MAX;
+  std::atomic<int> bulkPipes_{0};
   int epollFd_ = -1;
   std::mutex mapMutex_;
   std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_;
