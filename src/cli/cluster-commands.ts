@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import type { ClusterStatus } from "../cluster/cluster-node";
 import { redactedUrl } from "../cluster/wiring";
+import { ACCEPT_TEXT, type AcceptMode } from "../cluster/workers";
 import type { RelayConfig } from "../config/load";
 import { ConfigError } from "../errors";
 import { assertBits } from "../pki/certs";
@@ -53,8 +54,8 @@ export interface WorkerStatusEntry {
   error?: string;
 }
 
-/** One line per worker of `start --workers N`. */
-export function workerStatusLines(workers: WorkerStatusEntry[] | undefined): string[] {
+/** One line per worker of `start --workers N`, then how they accept. */
+export function workerStatusLines(workers: WorkerStatusEntry[] | undefined, accept?: AcceptMode): string[] {
   if (!workers) return [];
   return [
     `  workers:     ${workers.length}`,
@@ -63,5 +64,6 @@ export function workerStatusLines(workers: WorkerStatusEntry[] | undefined): str
       const c = w.cluster;
       return `    worker ${w.worker}: pid ${w.pid ?? "-"}, node ${c?.node ?? "-"}, ${w.waiting ?? 0} waiting, ${w.active_sessions ?? 0} sessions, ${w.connections ?? 0} connections, Redis ${c?.redis ?? "-"}, ${c?.handovers ?? 0} hand-overs`;
     }),
+    ...(accept ? [`  accepting:   ${ACCEPT_TEXT[accept]}`] : []),
   ];
 }

@@ -10,6 +10,7 @@ import { DaemonError, FileError, FrelayError, UsageError, describe, type FrelayE
 import type { Output } from "./output";
 import type { ClusterStatus } from "../cluster/cluster-node";
 import { clusterStatusLines, workerStatusLines, type WorkerStatusEntry } from "./cluster-commands";
+import type { AcceptMode } from "../cluster/workers";
 import { workerCount } from "../cluster/workers";
 
 const BIN = path.join(__dirname, "..", "..", "..", "bin", "frelay.js");
@@ -175,7 +176,7 @@ export async function cmdStatus(configFile: string, opts: { json?: boolean }, io
       `  last reload: ${reload ? `${reload.ok ? reload.message : "FAILED, " + reload.message} at ${reload.at}` : "none"}`,
       ...((status["pending_restart"] as string[] | undefined) ?? []).map((p) => `  NEEDS RESTART: ${p}`),
       ...clusterStatusLines(status["cluster"] as ClusterStatus | null | undefined),
-      ...workerStatusLines(status["workers"] as WorkerStatusEntry[] | undefined),
+      ...workerStatusLines(status["workers"] as WorkerStatusEntry[] | undefined, status["accept"] as AcceptMode | undefined),
       `  log file:    ${!log ? "none" : log.ok ? `${log.path}, ok` : `${log.path}, CANNOT BE WRITTEN since ${log.since} (${log.error}); ${log.dropped} lines dropped`}`,
       `  crl:         ${!crl ? "none" : `${crl.path}: ${crl.state === "ok" ? "" : `${crl.state.toUpperCase().replace(/_/g, " ")}, `}${crl.text}`}`,
     ].join("\n"),

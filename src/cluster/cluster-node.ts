@@ -179,7 +179,7 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
     const siblings = this.siblings as SiblingLink;
     const sessionId = this.newSessionId();
     const reply = await siblings.claim(node, incarnation, id, sessionId, self.request);
-    this.handedOver(sessionId, "arriving", node);
+    this.handedOver(sessionId, "arriving", node, self.request.tag);
     return {
       request: { ...reply.request, remote: `node:${node}` },
       sessionId,
@@ -216,7 +216,7 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
       this.awaitingParty.get(session)?.(undefined);
       return siblings.reply(msg, { ok: false, reason: "gone" });
     }
-    this.handedOver(session, "owner", msg.from);
+    this.handedOver(session, "owner", msg.from, msg.request.tag);
     siblings.reply(msg, { ok: true, request: waiter.request, waitedMs: waiter.waitedMs });
   }
 
@@ -226,10 +226,10 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
     raw?.stream.destroy(); // too late: the waiter went back to waiting
   }
 
-  private handedOver(session: string, role: "arriving" | "owner", peerNode: string): void {
+  private handedOver(session: string, role: "arriving" | "owner", peerNode: string, tag: string): void {
     this.counts.handovers++;
     this.metrics.handovers.inc();
-    this.log.info("handover", { session, role, peer_node: peerNode });
+    this.log.info("handover", { session, role, peer_node: peerNode, tag });
   }
 
   private async claimRemote(peerAddress: string, node: string, id: string, self: WaitingRef): Promise<RemotePeer> {

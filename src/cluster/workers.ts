@@ -16,9 +16,12 @@ import { SIBLINGS_ENV, stopReading, type SiblingMessage } from "./sibling-link";
  * `frelay start --workers N`: N relay processes on one listening address, meeting each other
  * through the cluster's Redis like nodes on different machines.
  *
- * Node 20 has no `reusePort` for net servers (SO_REUSEPORT arrived in Node 22.12/23.1), so on
- * every Node line the workers share the listening socket through Node's cluster module: the primary accepts and hands
- * connections round-robin to the workers, which do all TLS and relaying. The primary owns the
+ * Where Node offers `reusePort` (22.12 and later on the 22 line, 23.1 and later), each worker
+ * binds a listening socket of its own on the one address with SO_REUSEPORT and the kernel
+ * spreads new connections among them: the primary takes no part in accepting. Node 20 has no
+ * `reusePort`, so there the workers share one listening socket through Node's cluster module:
+ * the primary accepts and hands connections round-robin to the workers. Either way the workers
+ * do all TLS and relaying. The primary owns the
  * pidfile, the control socket, the config watcher and the signals, and passes stop, reload and
  * status on to every worker over IPC.
  */
@@ -39,14 +42,46 @@ interface Ready { frelay: "ready"; listeners: string[] }
 interface Failed { frelay: "failed"; error: string; details: string[] }
 type WorkerMessage = Reply | Ready | Failed;
 
+/** Whether this Node's net servers take `reusePort` (SO_REUSEPORT): 22.12+, 23.1+. */
+export function reusePortSupported(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** How the workers of this machine accept: each on its own SO_REUSEPORT socket, or through the primary. */
+export type AcceptMode = "reuseport" | "shared";
+
+/** Said by `start` and `status`. */
+export const ACCEPT_TEXT: Record<AcceptMode, string> = {
+  reuseport: "each accepts on its own socket: SO_REUSEPORT, the kernel spreads connections",
+  shared: "one socket shared through the primary: Node's cluster module, round-robin",
+};
+
+/** Ports the first worker bound where config.json asks for port 0, so that the others bind the same (own sockets only). */
+const BOUND_PORTS_ENV = "FRELAY_BOUND_PORTS";
+
+function boundPorts(listeners: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const l of listeners) {
+    const m = /^(stream|h2c) .*:(\d+)$/.exec(l);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
 /** The config as worker `index` (1-based) runs it: its own node name, link port and metrics port. */
 export function configForWorker(config: RelayConfig, index: number): RelayConfig {
   const c = config.cluster;
   if (!c) return config;
-  const shift = <A extends { port: number; text: string; host: string }>(a: A): A =>
-    a.port === 0 ? a : { ...a, port: a.port + index - 1, text: `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port + index - 1}` };
+  const withPort = <A extends { port: number; text: string; host: string }>(a: A, port: number): A => ({ ...a, port, text: `${a.host.includes(":") ? `[${a.host}]` : a.host}:${port}` });
+  const shift = <A extends { port: number; text: string; host: string }>(a: A): A => (a.port === 0 ? a : withPort(a, a.port + index - 1));
+  // Own listening sockets and port 0: every worker must bind the port the first one got.
+  const bound = JSON.parse(process.env[BOUND_PORTS_ENV] || "{}") as Record<string, number>;
+  const fronting = config.fronting;
   return Object.freeze({
     ...config,
+    ...(config.address.port === 0 && bound["stream"] ? { address: withPort(config.address, bound["stream"]) } : {}),
+    ...(fronting?.address.kind === "tcp" && fronting.address.port === 0 && bound["h2c"] ? { fronting: Object.freeze({ ...fronting, address: withPort(fronting.address, bound["h2c"]) }) } : {}),
     cluster: Object.freeze({ ...c, node: `${c.node}-${index}`, peerAddress: shift(c.peerAddress) }),
     ...(config.metrics ? { metrics: Object.freeze({ address: shift(config.metrics.address) }) } : {}),
   });
@@ -115,11 +150,19 @@ export async function runPrimary(configFile: string, count: number, opts: Primar
   cluster.setupPrimary({ exec: BIN, args: ["start", "--worker", "-c", configFile] });
   // Workers' incarnations start with this token: how a worker knows a waiter is a sibling's.
   const siblingsToken = crypto.randomBytes(4).toString("hex");
+  const accept: AcceptMode = reusePortSupported() ? "reuseport" : "shared";
+  let bound = "";
 
   const handles: WorkerHandle[] = [];
   const nodeOf = (index: number) => configForWorker(config, index).cluster?.node;
   const fork = (index: number): Promise<WorkerHandle> => {
-    const worker = cluster.fork({ FRELAY_WORKER: String(index), FRELAY_WORKER_STDOUT: opts.stdout ? "1" : "", [SIBLINGS_ENV]: siblingsToken });
+    const worker = cluster.fork({
+      FRELAY_WORKER: String(index),
+      FRELAY_WORKER_STDOUT: opts.stdout ? "1" : "",
+      [SIBLINGS_ENV]: siblingsToken,
+      FRELAY_REUSEPORT: accept === "reuseport" ? "1" : "",
+      [BOUND_PORTS_ENV]: bound,
+    });
     const handle = handles[index - 1] ?? new WorkerHandle(index, worker);
     handles[index - 1] = handle;
     handle.attach(worker);
@@ -162,7 +205,11 @@ export async function runPrimary(configFile: string, count: number, opts: Primar
   };
 
   try {
-    await Promise.all(Array.from({ length: count }, (_, i) => fork(i + 1)));
+    // With own sockets, the first worker binds first: a port 0 in config.json becomes the port
+    // every other worker (and any replacement) binds.
+    const first = await fork(1);
+    if (accept === "reuseport") bound = JSON.stringify(boundPorts(first.listeners));
+    await Promise.all(Array.from({ length: count - 1 }, (_, i) => fork(i + 2)));
   } catch (err) {
     await stopAll();
     await logs.close();
@@ -184,7 +231,7 @@ export async function runPrimary(configFile: string, count: number, opts: Primar
   const control = new ControlServer(
     config.controlSocket,
     {
-      status: async () => primaryStatus(configFile, config, startedAt, lastReload, handles, await all<Record<string, unknown>>("status")),
+      status: async () => ({ ...primaryStatus(configFile, config, startedAt, lastReload, handles, await all<Record<string, unknown>>("status")), accept }),
       sessions: async () => (await all<unknown[]>("sessions")).flatMap((list, i) => (Array.isArray(list) ? list.map((s) => ({ worker: i + 1, ...(s as object) })) : [])),
       reload,
       closeSession: async (id) => (await all<boolean>("closeSession", id)).some(Boolean),
@@ -213,8 +260,8 @@ export async function runPrimary(configFile: string, count: number, opts: Primar
     },
   } as const;
   for (const [sig, fn] of Object.entries(onSignal)) process.on(sig, fn);
-  const listeners = [...(handles[0]?.listeners ?? []), `workers ${count}`];
-  log.info("ready", { pid: process.pid, version: VERSION, listeners, workers: handles.map((h) => h.worker.process.pid) });
+  const listeners = [...(handles[0]?.listeners ?? []), `workers ${count} (${ACCEPT_TEXT[accept]})`];
+  log.info("ready", { pid: process.pid, version: VERSION, listeners, workers: handles.map((h) => h.worker.process.pid), accept });
   opts.onReady?.({ pid: process.pid, listeners, warnings: [] });
 
   await stopped;

@@ -19,6 +19,13 @@ export interface BindOptions {
 }
 
 /**
+ * A worker of `start --workers N` on a Node that offers SO_REUSEPORT (cluster/workers.ts sets
+ * FRELAY_REUSEPORT for it): its party listeners bind sockets of their own on the shared address
+ * and the kernel spreads connections among the workers, instead of the primary accepting them all.
+ */
+const OWN_SOCKET: object = process.env["FRELAY_REUSEPORT"] === "1" ? { exclusive: true, reusePort: true } : {};
+
+/**
  * Binds any listening server (net, http, http2) to a host:port or a unix socket path, the one
  * way every listener does it: a leftover socket file is unlinked first (the caller has already
  * made sure no relay is running on it: a live one would be a second relay), a unix socket gets
@@ -50,7 +57,7 @@ export function bindServer(server: net.Server, address: ListenAddress, opts: Bin
       resolve(boundText(server));
     };
     if (address.kind === "unix") server.listen(address.path, done);
-    else server.listen({ host: address.host, port: address.port, ...(opts.exclusive ? { exclusive: true } : {}) }, done);
+    else server.listen({ host: address.host, port: address.port, ...(opts.exclusive ? { exclusive: true } : OWN_SOCKET) }, done);
   });
 }
 

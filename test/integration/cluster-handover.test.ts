@@ -33,13 +33,28 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
   const party = (identity: string, dest: string, tag: string, timeoutMs = 30_000) => connect({ ...fx.party(identity, dest, relay.address, tag), timeoutMs });
   const waiting = (tag: string) => relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === tag, 30_000);
   const closedLines = (tag: string) => relay.events.filter((e) => e["event"] === "closed" && e["tag"] === tag);
-  const status = async () => JSON.parse((await runCli(["status", "--json", "-c", relay.configFile])).stdout) as { workers: WorkerStatus[] };
-  /** A waiter, then its peer: on two workers. */
+  const status = async () => JSON.parse((await runCli(["status", "--json", "-c", relay.configFile])).stdout) as { workers: WorkerStatus[]; accept: "reuseport" | "shared" };
+  /** How the workers accept: through the primary in turn, or each on its own SO_REUSEPORT socket. */
+  let accept: "reuseport" | "shared";
+  const handedOver = (tag: string, ms: number) => relay.waitFor((e) => e["event"] === "handover" && e["role"] === "owner" && e["tag"] === tag, ms).then(() => true, () => false);
+  /**
+   * A waiter, then its peer, on two workers. Through the primary, connections go to the workers
+   * in turn, so the peer always lands on the other worker. With SO_REUSEPORT the kernel picks
+   * the worker: a pair that met inside one worker is closed and tried again under a new tag.
+   */
   const pairAcross = async (tag: string, [x, y]: [string, string] = ["0.user1", "1.user1"]) => {
-    const first = party(x, y, tag);
-    await waiting(tag);
-    const second = await party(y, x, tag);
-    return { waiter: await first, arriving: second };
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const t = attempt === 0 ? tag : `${tag}.${attempt}`;
+      const first = party(x, y, t);
+      await waiting(t);
+      const second = await party(y, x, t);
+      const waiter = await first;
+      if (await handedOver(t, accept === "shared" ? 15_000 : 2000)) return { waiter, arriving: second, tag: t };
+      assert.equal(accept, "reuseport", `pair ${t} was not handed over although the primary gave its parties to two workers`);
+      waiter.socket.destroy();
+      second.socket.destroy();
+    }
+    throw new Error(`no pair of ${tag} landed on two workers in 30 tries`);
   };
 
   before(async () => {
@@ -48,6 +63,7 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
     // The test process does every party's TLS itself on a shared machine: generous timeouts.
     relay = await startNode(fx, "h", redis.url, { timeouts: { handshake: "20s", pair: "8s", idle: "0s", drain: "2s" } }, ["--workers", "2"]);
     await relay.waitFor((e) => e["event"] === "cluster_redis" && e["state"] === "up" && e["node"] === "h-2", 20_000);
+    accept = (await status()).accept;
   });
   after(async () => {
     await relay?.stop();
@@ -57,9 +73,10 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
 
   it("pairs complete with end-to-end TLS and checked bytes; each session is spliced and logged once, by the waiter's worker", async () => {
     const n = 10;
+    const tags: string[] = [];
     for (let i = 0; i < n; i++) {
-      const tag = `ho-${i}`;
-      const { waiter, arriving } = await pairAcross(tag);
+      const { waiter, arriving, tag } = await pairAcross(`ho-${i}`);
+      tags.push(tag);
       const d1 = crypto.randomBytes(64 * 1024 + i * 1000);
       const d2 = crypto.randomBytes(16 * 1024 + i * 333);
       const [got1, got2] = [readAll(arriving.socket), readAll(waiter.socket)];
@@ -82,13 +99,12 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
     }
     assert.equal(relay.events.filter((e) => e["event"] === "cross_node").length, 0);
     // One session line per pair: the arriving party's worker kept no session of its own.
-    for (let i = 0; i < n; i++) assert.equal(closedLines(`ho-${i}`).length, 1, `pair ${i}`);
+    for (const tag of tags) assert.equal(closedLines(tag).length, 1, tag);
   });
 
   for (const closer of ["waiter (Mode 2)", "arriving party (Mode 1)"] as const) {
     it(`half-close across the hand-off: after the ${closer} finishes sending, the other side's reply still arrives in full`, async () => {
-      const tag = `half-${closer[0]}`;
-      const { waiter, arriving } = await pairAcross(tag);
+      const { waiter, arriving, tag } = await pairAcross(`half-${closer[0]}`);
       const [first, second] = closer.startsWith("waiter") ? [waiter, arriving] : [arriving, waiter];
       const question = crypto.randomBytes(200_000);
       const answer = crypto.randomBytes(900_000);
@@ -107,7 +123,7 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
 
   it("a stalled reader holds the writer back across the hand-off (bounded buffering), then gets every byte", async () => {
     const { waiter: reader, arriving: writer } = await pairAcross("stall", ["2.user1", "3.user1"]);
-    await checkStalledReader(reader.socket, writer.socket, 32 * MiB, 24 * MiB, async () => {
+    await checkStalledReader(reader.socket, writer.socket, 64 * MiB, 40 * MiB, async () => {
       // One worker carries the session, on its own data path (native splice(2) where built), as a local pair.
       const busy = (await status()).workers.filter((w) => w.active_sessions > 0);
       assert.equal(busy.length, 1, JSON.stringify(busy));
@@ -116,23 +132,40 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
   });
 
   it("a sibling that does not answer the claim: the arriving party is refused in bounded time (408), not left hanging", async () => {
-    const tag = "frozen";
-    const first = party("0.user1", "1.user1", tag).then(() => "paired", (err: Error) => err.message);
-    await waiting(tag);
-    const owner = (await status()).workers.find((w) => w.waiting === 1);
-    assert.ok(owner, "one worker holds the waiter");
-    // Stopped (not killed): it stays alive in Redis for its heartbeat's lifetime and never answers.
-    process.kill(owner.pid, "SIGSTOP");
-    try {
+    // Through the primary: the waiter's worker is stopped, and the primary's turn gives the next
+    // connection to the other worker. With SO_REUSEPORT the kernel might give it to the stopped
+    // worker, so the primary (through which workers talk) is stopped instead, and a pair that
+    // meets inside one worker is tried again.
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const tag = `frozen-${attempt}`;
+      const first = party("0.user1", "1.user1", tag).then(() => "paired", (err: Error) => err.message);
+      await waiting(tag);
+      const owner = (await status()).workers.find((w) => w.waiting === 1);
+      assert.ok(owner, "one worker holds the waiter");
+      // Stopped, not killed: the worker stays alive in Redis for its heartbeat's lifetime.
+      const frozen = accept === "shared" ? owner.pid : relay.proc.pid!;
+      process.kill(frozen, "SIGSTOP");
       const t0 = Date.now();
-      const refused = await party("1.user1", "0.user1", tag, 40_000).then(() => "paired", (err: Error) => err.message);
-      assert.match(refused, /408|did not connect within/);
+      let outcome: string;
+      try {
+        outcome = await party("1.user1", "0.user1", tag, 40_000).then(
+          (c) => (c.socket.destroy(), "paired"),
+          (err: Error) => err.message,
+        );
+      } finally {
+        process.kill(frozen, "SIGCONT");
+      }
+      if (outcome === "paired" && accept === "reuseport") {
+        await first;
+        continue;
+      }
+      assert.match(outcome, /408|did not connect within/);
       assert.ok(Date.now() - t0 < 20_000, `refused after ${Date.now() - t0} ms`);
       assert.ok(relay.events.some((e) => e["event"] === "link_error" && /did not answer a claim/.test(String(e["error"]))), "the unanswered claim is logged");
-    } finally {
-      process.kill(owner.pid, "SIGCONT");
+      // The waiter, once its worker runs again, is refused in time as well.
+      assert.match(await first, /408|did not connect within/);
+      return;
     }
-    // The waiter, once its worker runs again, is refused in time as well.
-    assert.match(await first, /408|did not connect within/);
+    assert.fail("no arriving party landed on the other worker in 30 tries");
   });
 });

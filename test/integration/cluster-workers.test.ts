@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
 import { connect } from "../../src/client/connect";
+import { reusePortSupported } from "../../src/cluster/workers";
 import { runCli } from "../helpers/cli";
 import { startNode, type ClusterNodeProc } from "../helpers/cluster";
 import { BASE_CONFIG, makeFixture, type Fixture } from "../helpers/fixture";
@@ -15,7 +16,7 @@ describe("frelay start --workers N: N processes on one address, joined through R
   let fx: Fixture;
   let redis: RunningRedis;
   let relay: ClusterNodeProc;
-  const status = async () => JSON.parse((await runCli(["status", "--json", "-c", relay.configFile])).stdout) as { pid: number; workers: WorkerStatus[]; waiting: number };
+  const status = async () => JSON.parse((await runCli(["status", "--json", "-c", relay.configFile])).stdout) as { pid: number; workers: WorkerStatus[]; waiting: number; accept: string };
   before(async () => {
     fx = makeFixture();
     redis = await startRedis();
@@ -36,10 +37,16 @@ describe("frelay start --workers N: N processes on one address, joined through R
     for (const w of st.workers) assert.equal(w.cluster.redis, "up");
     const text = await runCli(["status", "-c", relay.configFile]);
     assert.match(text.stdout, /workers: +2\n +worker 1: pid \d+, node w-1/);
+    // Own SO_REUSEPORT sockets where this Node offers them, else one socket through the primary.
+    assert.equal(st.accept, reusePortSupported() ? "reuseport" : "shared");
+    assert.match(text.stdout, reusePortSupported() ? /accepting: +each accepts on its own socket: SO_REUSEPORT/ : /accepting: +one socket shared through the primary/);
   });
 
   it("parties on the shared address meet whichever worker took each of them", async () => {
-    for (let i = 0; i < 6; i++) {
+    // Through the primary, connections alternate between the workers, so each pair below crosses;
+    // with SO_REUSEPORT the kernel picks, so more pairs are made until one has crossed.
+    const crossed = async () => (await status()).workers.every((w) => w.cluster.handovers > 0);
+    for (let i = 0; i < 40 && (i < 6 || !(await crossed())); i++) {
       const tag = `w${i}`;
       const first = connect({ ...fx.party("0.user1", "1.user1", relay.address, tag), timeoutMs: 15000 });
       await relay.waitFor((e) => e["event"] === "waiting" && e["tag"] === tag);
