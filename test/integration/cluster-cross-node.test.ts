@@ -7,6 +7,7 @@ import { makeFixture, type Fixture } from "../helpers/fixture";
 import { redisSkip, startRedis, type RunningRedis } from "../helpers/redis";
 import { checkStalledReader } from "../helpers/stalled-reader";
 import { readAll, sha256 } from "../helpers/streams";
+import { halfCloseExchange } from "../helpers/half-close-exchange";
 
 const MiB = 1024 * 1024;
 /** The issue asks for 1,000; this 2-core machine is shared, so CI runs fewer (FRELAY_CLUSTER_PAIRS overrides). */
@@ -112,15 +113,7 @@ describe("three relay nodes, one Redis: sessions across nodes", { skip: redisSki
       const b = await party("1.user1", "0.user1", nodes[1]!, tag);
       const a = await w;
       const [first, second] = closer.startsWith("waiter") ? [a, b] : [b, a];
-      const question = crypto.randomBytes(200_000);
-      const answer = crypto.randomBytes(900_000);
-      const secondGot = readAll(second.socket);
-      const firstGot = readAll(first.socket);
-      first.socket.end(question);
-      assert.equal(sha256(await secondGot), sha256(question));
-      assert.ok(!first.socket.readableEnded, "the first side's read direction is still open");
-      second.socket.end(answer);
-      assert.equal(sha256(await firstGot), sha256(answer));
+      await halfCloseExchange(first, second);
       const [ca, cb] = await Promise.all([nodes[0]!, nodes[1]!].map((n) => n.waitFor((e) => e["event"] === "closed" && e["tag"] === tag)));
       assert.equal(ca!["how"], "done");
       assert.equal(cb!["how"], "done");

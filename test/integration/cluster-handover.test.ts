@@ -8,6 +8,7 @@ import { makeFixture, type Fixture } from "../helpers/fixture";
 import { redisSkip, startRedis, type RunningRedis } from "../helpers/redis";
 import { checkStalledReader } from "../helpers/stalled-reader";
 import { readAll, sha256 } from "../helpers/streams";
+import { halfCloseExchange } from "../helpers/half-close-exchange";
 
 const MiB = 1024 * 1024;
 
@@ -106,15 +107,7 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
     it(`half-close across the hand-off: after the ${closer} finishes sending, the other side's reply still arrives in full`, async () => {
       const { waiter, arriving, tag } = await pairAcross(`half-${closer[0]}`);
       const [first, second] = closer.startsWith("waiter") ? [waiter, arriving] : [arriving, waiter];
-      const question = crypto.randomBytes(200_000);
-      const answer = crypto.randomBytes(900_000);
-      const secondGot = readAll(second.socket);
-      const firstGot = readAll(first.socket);
-      first.socket.end(question);
-      assert.equal(sha256(await secondGot), sha256(question));
-      assert.ok(!first.socket.readableEnded, "the first side's read direction is still open");
-      second.socket.end(answer);
-      assert.equal(sha256(await firstGot), sha256(answer));
+      await halfCloseExchange(first, second);
       const closed = await relay.waitFor((e) => e["event"] === "closed" && e["tag"] === tag);
       assert.equal(closed["how"], "done");
       assert.ok(relay.events.some((e) => e["event"] === "handover" && e["session"] === closed["session"]));
