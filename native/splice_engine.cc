@@ -64,7 +64,7 @@ struct Direction {
   int dst = -1;
   int pipeRead = -1;
   int pipeWrite = -1;
-  size_t inPipe = 0;
+  std::atomic<size_t> inPipe{0};  // read by stats() on the JS thread: bytes held for the destination
   bool pipeGrown = false;  // tried once: a refusal is not retried
   bool pipeBulk = false;   // grown: counted in the engine's budget until the pipe is closed
   std::string leftover;  // bytes JavaScript read before the hand-off, delivered first
@@ -159,12 +159,15 @@ class Engine {
     return true;
   }
 
-  bool stats(uint32_t id, uint64_t* aToB, uint64_t* bToA) {
+  // Delivered counts, and what each direction's pipe holds for a destination that has not taken it.
+  bool stats(uint32_t id, uint64_t* aToB, uint64_t* bToA, uint64_t* heldAToB, uint64_t* heldBToA) {
     std::lock_guard<std::mutex> lock(mapMutex_);
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return false;
     *aToB = it->second->dir[0].bytes.load(std::memory_order_relaxed);
     *bToA = it->second->dir[1].bytes.load(std::memory_order_relaxed);
+    *heldAToB = it->second->dir[0].inPipe.load(std::memory_order_relaxed);
+    *heldBToA = it->second->dir[1].inPipe.load(std::memory_order_relaxed);
     return true;
   }
 
@@ -525,14 +528,13 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// stats(id) → [a→b, b→a], or undefined once the session is over.
+// stats(id) → [a→b, b→a, held a→b, held b→a], or undefined once the session is over.
 Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  uint64_t aToB = 0, bToA = 0;
-  if (!Engine::get().stats(info[0].As<Napi::Number>().Uint32Value(), &aToB, &bToA)) return env.Undefined();
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, Napi::Number::New(env, static_cast<double>(aToB)));
-  out.Set(1u, Napi::Number::New(env, static_cast<double>(bToA)));
+  uint64_t figures[4] = {0, 0, 0, 0};
+  if (!Engine::get().stats(info[0].As<Napi::Number>().Uint32Value(), &figures[0], &figures[1], &figures[2], &figures[3])) return env.Undefined();
+  Napi::Array out = Napi::Array::New(env, 4);
+  for (uint32_t i = 0; i < 4; i++) out.Set(i, Napi::Number::New(env, static_cast<double>(figures[i])));
   return out;
 }
 

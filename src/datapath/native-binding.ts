@@ -5,7 +5,8 @@ export interface SpliceBinding {
   start(onEvents: () => void): void;
   add(fdA: number, localPortA: number, remotePortA: number, fdB: number, localPortB: number, remotePortB: number, leftoverAToB: Buffer, leftoverBToA: Buffer): number;
   close(id: number): [number, number] | undefined;
-  stats(id: number): [number, number] | undefined;
+  /** [a→b, b→a delivered, a→b, b→a held in the pipes]. */
+  stats(id: number): [number, number, number, number] | undefined;
   takeEvents(): Float64Array;
   ref(on: boolean): void;
 }

@@ -78,6 +78,15 @@ export class NativeSplice implements SessionSplice {
     return this.last;
   }
 
+  get flushing(): boolean {
+    return this.ending.flushing;
+  }
+
+  get held(): SpliceStats {
+    const s = this.ending.ended ? undefined : this.engine.binding.stats(this.id);
+    return { aToB: s?.[2] ?? 0, bToA: s?.[3] ?? 0 };
+  }
+
   close(): void {
     this.cut("closed");
   }

@@ -24,6 +24,11 @@ export class SessionEnd {
     return this.over;
   }
 
+  /** Both directions have ended and the session is still open: its flush grace is running. */
+  get flushing(): boolean {
+    return this.flushGrace !== undefined && !this.over;
+  }
+
   /**
    * Both directions have ended (both parties sent their FIN): what the relay still holds gets
    * `flushGraceMs` to be taken by a slow reader, then the session is cut as "flush_grace".

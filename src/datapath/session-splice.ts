@@ -16,6 +16,16 @@ export interface SpliceStats {
 export interface SessionSplice {
   /** Live counts; final once the session has ended. */
   readonly stats: SpliceStats;
+  /**
+   * Both parties have sent their FIN and the relay is still delivering bytes it holds to a
+   * reader that has not taken them: the flush grace is running.
+   */
+  readonly flushing: boolean;
+  /**
+   * Bytes the relay has taken from one party and not yet handed to the other's kernel (the
+   * native path's pipe, the JS path's write queue): what a slow reader leaves in the relay.
+   */
+  readonly held: SpliceStats;
   /** Ends the session at once (reload, revocation, stop, an operator); idempotent. */
   close(): void;
 }

@@ -73,6 +73,14 @@ export class Splice implements SessionSplice {
   // reached nghttp2's queue, and destroying it there would drop a tail still held by flow
   // control. A peer that never takes its last bytes is cut by the flush grace.
 
+  get flushing(): boolean {
+    return this.ending.flushing;
+  }
+
+  get held(): SpliceStats {
+    return { aToB: this.b.stream.writableLength, bToA: this.a.stream.writableLength };
+  }
+
   close(): void {
     this.finish("closed");
   }

@@ -14,6 +14,11 @@ export interface SessionInfo {
   bytesBToA: number;
   /** Which data path moves its bytes. */
   dataPath: DataPathName;
+  /** Bytes the relay holds for a reader that has not taken them (pipe or write queue), each way. */
+  heldAToB: number;
+  heldBToA: number;
+  /** Both parties have ended their side; the relay is delivering what it still holds (the flush grace runs). */
+  flushing: boolean;
 }
 
 export interface Session {
@@ -118,6 +123,13 @@ export class SessionRegistry {
       bytesAToB: s.splice.stats.aToB,
       bytesBToA: s.splice.stats.bToA,
       dataPath: s.dataPath,
+      ...heldBytes(s.splice),
+      flushing: s.splice.flushing,
     }));
   }
+}
+
+function heldBytes(splice: SessionSplice): { heldAToB: number; heldBToA: number } {
+  const held = splice.held;
+  return { heldAToB: held.aToB, heldBToA: held.bToA };
 }
