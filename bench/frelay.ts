@@ -1,3 +1,4 @@
+/** The relay under benchmark: started as an operator would, and the pairs, HTTP/2 pairs and handshake floods the sections drive through it. */
 import * as tls from "node:tls";
 import { dialRelay, type ConnectOptions } from "../src/client/connect";
 import { dialRelayH2 } from "../src/client/h2-connect";

@@ -1,3 +1,4 @@
+/** The benchmark's HTTP/2 memory figure: what one connection's streams can make the relay hold while nobody reads. */
 import { freePort } from "../test/helpers/cli";
 import { floodNonReadingPeers } from "../test/helpers/h2-flood";
 import { sample, scrapeMetrics } from "../test/helpers/metrics";

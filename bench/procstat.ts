@@ -1,3 +1,4 @@
+/** CPU and process-tree readings from /proc for the benchmark's per-process CPU figures. */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 

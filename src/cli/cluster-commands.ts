@@ -1,3 +1,4 @@
+/** The CLI's cluster pieces: `frelay cert node`, the Redis probe of `frelay check`, and the cluster and worker lines of `frelay status`. */
 import * as path from "node:path";
 import type { ClusterStatus } from "../cluster/cluster-node";
 import { redactedUrl } from "../cluster/wiring";

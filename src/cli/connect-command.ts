@@ -1,3 +1,4 @@
+/** `frelay connect`: flags and environment made into party settings, then the stdio, --listen or --forward mode (client/modes.ts). */
 import { runForward, runListen, runStdio } from "../client/modes";
 import { resolveSettings, type PartySettings } from "../client/settings";
 import { UsageError } from "../errors";

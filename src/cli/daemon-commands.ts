@@ -1,3 +1,4 @@
+/** The daemon commands `frelay start`, `stop`, `status` and `reload`: the control socket first, the pidfile and signals as the fallback. */
 import { spawn } from "node:child_process";
 import { LOG_FILE_MODE, LOG_OPEN_FLAGS, type LogFileHealth } from "../log/file-sink";
 import * as fs from "node:fs";

@@ -1,3 +1,4 @@
+/** The certificate and config commands: `frelay init` (and `--from-flock`), `cert user|party|revoke|crl renew`, and `check`. */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { formatHostPort, parseHostPort } from "../config/address";

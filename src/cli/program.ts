@@ -1,3 +1,4 @@
+/** The command tree (commander): parses flags, runs one command function, and turns what it returns or throws into an exit code. */
 import { Command, CommanderError, Option } from "commander";
 import { configPath } from "../config/load";
 import { FrelayError, UsageError } from "../errors";

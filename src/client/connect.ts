@@ -1,3 +1,4 @@
+/** `connect()`, the library's party side: the relay half (the stream protocol here, HTTP/2 in h2-connect.ts), then end-to-end mutual TLS in the role the relay assigned. */
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { parseHostPort } from "../config/address";

@@ -1,3 +1,4 @@
+/** One relay process as a cluster member (ClusterNode): the shared rendezvous on Redis, and the node link in both directions. */
 import type * as tls from "node:tls";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { ClusterConfig } from "../config/load";

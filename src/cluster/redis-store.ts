@@ -1,3 +1,4 @@
+/** Everything a node says to Redis: its heartbeat, the waiting queues and their scripts, and the reachability probe `frelay check` uses. */
 import * as crypto from "node:crypto";
 import { EventEmitter } from "node:events";
 import { Redis } from "ioredis";

@@ -1,3 +1,4 @@
+/** Loading config.json: read, parse, validate against the schema, apply defaults, resolve paths, load the files it names, freeze. */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";

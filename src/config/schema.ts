@@ -1,3 +1,4 @@
+/** The JSON Schema of config.json (ajv), each key with its description and what a reload does with it: the one source of docs/configuration.md. */
 import { DURATION_PATTERN } from "./duration";
 import { LABEL } from "../pki/identity";
 

@@ -1,3 +1,4 @@
+/** The daemon's control API: HTTP on a unix socket (mode 0600) for status, sessions, reload, stop and route edits. */
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { UsageError, describe, isFrelayError } from "../errors";

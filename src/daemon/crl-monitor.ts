@@ -1,3 +1,4 @@
+/** The running relay's watch on its CRL's dates: a warning from 30 days before nextUpdate, at start, after reloads and every few hours. */
 import type { RelayConfig } from "../config/load";
 import type { Logger } from "../log/logger";
 import { crlFreshness, type CrlFreshness } from "../pki/crl-freshness";

@@ -1,3 +1,4 @@
+/** The process's open-file limit: read at start, and a watch that says when the descriptors run out and when they recover. */
 import * as fs from "node:fs";
 import type { Logger } from "../log/logger";
 

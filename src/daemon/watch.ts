@@ -1,3 +1,4 @@
+/** The config watcher: changes to config.json and the files it names become one debounced "reload requested". */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe } from "../errors";

@@ -1,3 +1,4 @@
+/** The native data path: a paired TCP session handed to the splice(2) engine (native/splice_engine.cc), or back to the JS path when it cannot be. */
 import type * as net from "node:net";
 import { constants } from "node:os";
 import { spliceBinding, type SpliceBinding } from "./native-binding";

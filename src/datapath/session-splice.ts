@@ -1,3 +1,4 @@
+/** What the pairing core and either data path agree on: the raw streams handed over, the splice handed back, its byte counts and how it ended. */
 import type { Duplex } from "node:stream";
 
 /** The raw byte stream of a paired party, with bytes that arrived before the splice took over. */

@@ -1,3 +1,4 @@
+/** The log file as a winston transport that never holds up relaying, and counts the lines a failing disk loses. */
 import * as fs from "node:fs";
 import Transport from "winston-transport";
 import { MESSAGE } from "triple-beam";

@@ -1,3 +1,4 @@
+/** What makes a certificate a node certificate (the scale-out link) and never a party identity: its OU, and a CN no identity can have. */
 import type { X509Certificate } from "node:crypto";
 
 /** The subject is all these checks read (an X509Certificate, or a peer certificate's fields). */

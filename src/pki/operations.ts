@@ -1,3 +1,4 @@
+/** The PKI operations behind the CLI, over the certs/ layout: init, user CAs, parties and party.env, revocation and the CRL, node certificates. */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";

@@ -1,3 +1,4 @@
+/** One way to bind every listener: host:port or unix socket, unlink-then-bind, a socket's mode from birth, one error naming the setting. */
 import * as fs from "node:fs";
 import type * as net from "node:net";
 import { formatHostPort, type ListenAddress } from "../config/address";

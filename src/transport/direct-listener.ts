@@ -1,3 +1,4 @@
+/** The direct listener (`address`): accepting connections and holding them to the limits; reading their requests is direct-request-reader.ts. */
 import * as net from "node:net";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";

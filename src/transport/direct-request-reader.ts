@@ -1,3 +1,4 @@
+/** A direct connection once admitted: mutual TLS, then HTTP/2 or the stream protocol's request, refused (400, 429) or handed to the relay. */
 import type * as net from "node:net";
 import * as tls from "node:tls";
 import { describe } from "../errors";

@@ -1,3 +1,4 @@
+/** The fronting listener (`fronting.address`): h2c from TLS-terminating web servers, trusted or closed once, at accept. */
 import type * as http2 from "node:http2";
 import * as net from "node:net";
 import { addressKey, type ListenAddress } from "../config/address";

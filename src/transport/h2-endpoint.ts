@@ -1,3 +1,4 @@
+/** The HTTP/2 side of the relay, for the direct and the fronting listener: each `POST <path>/connect` stream checked and made one party. */
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type * as tls from "node:tls";

@@ -1,3 +1,4 @@
+/** A party on an HTTP/2 stream: its answer once paired or refused, then the stream's two bodies as its raw stream. */
 import type * as http2 from "node:http2";
 import { constants as http2constants } from "node:http2";
 import type { PartyRequest, PendingParty, RawStream } from "../relay/party";

@@ -1,3 +1,4 @@
+/** The hand-off's gate: feeds the outer TLS whole records, so the relay decides the exact byte where TLS stops and raw forwarding begins. */
 import type * as net from "node:net";
 import { Duplex } from "node:stream";
 

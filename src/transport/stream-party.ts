@@ -1,3 +1,4 @@
+/** A party on the stream protocol after its request: its Mode reply or refusal over the outer TLS, then the bare TCP connection for the splice. */
 import type * as net from "node:net";
 import type * as tls from "node:tls";
 import { once } from "node:events";
