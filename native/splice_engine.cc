@@ -47,8 +47,13 @@ constexpr size_t kSpliceChunk = 1 << 20;
 // kernel refuses anyway, the pipe stays as it was.
 constexpr int kBulkPipeBytes = 1 << 20;
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+// What a direction without a pipe reads at a time into its held buffer (see pump): the bound on
+// what it holds in user space, the same as a default pipe.
+constexpr size_t kHeldCopyBytes = 1 << 16;
 
-enum EventKind : uint32_t { kSourceEnded = 1, kFinished = 2, kFailed = 3 };
+// kNoPipe: a direction could not get a pipe (errno: EMFILE, ENFILE) and copies through its held
+// buffer instead; reported once per direction until a pipe is had again.
+enum EventKind : uint32_t { kSourceEnded = 1, kFinished = 2, kFailed = 3, kNoPipe = 4 };
 
 struct Event {
   uint32_t id;
@@ -67,8 +72,11 @@ struct Direction {
   std::atomic<size_t> inPipe{0};  // read by stats() on the JS thread: bytes held for the destination
   bool pipeGrown = false;  // tried once: a refusal is not retried
   bool pipeBulk = false;   // grown: counted in the engine's budget until the pipe is closed
-  std::string leftover;  // bytes JavaScript read before the hand-off, delivered first
+  // Bytes held in user space, delivered before anything else: those JavaScript read before the
+  // hand-off, and those copied by recv while the direction has no pipe (at most kHeldCopyBytes).
+  std::string leftover;
   size_t leftoverSent = 0;
+  bool noPipeReported = false;
   bool sourceEnded = false;
   bool shut = false;
   std::atomic<uint64_t> bytes{0};
@@ -240,21 +248,9 @@ class Engine {
   Pump pump(Session& s, int d) {
     Direction& dir = s.dir[d];
     if (dir.shut) return Pump::kWait;
-    while (dir.leftoverSent < dir.leftover.size()) {
-      ssize_t n = send(dir.dst, dir.leftover.data() + dir.leftoverSent, dir.leftover.size() - dir.leftoverSent, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return Pump::kWait;
-        if (errno == EINTR) continue;
-        return fail(s, 1 - d, errno);
-      }
-      dir.leftoverSent += static_cast<size_t>(n);
-      dir.bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    }
-    if (!dir.leftover.empty()) {
-      std::string().swap(dir.leftover);
-      dir.leftoverSent = 0;
-    }
     for (int turn = 0; turn < kTurnsPerWake; turn++) {
+      Pump held = sendHeld(s, d);
+      if (held != Pump::kMore) return held;
       bool moved = false;
       bool sourceBlocked = dir.sourceEnded;
       if (!dir.sourceEnded) {
@@ -269,7 +265,20 @@ class Engine {
             sourceEnded(s, d);
             continue;
           }
-          if (!openPipe(dir)) return fail(s, d, errno);
+          if (!openPipe(dir)) {
+            // No descriptor for a pipe (the open-file limit, reached by the sessions
+            // themselves): that is the relay's shortage, not the parties' fault, so the session
+            // goes on, its bytes copied through the held buffer; the next burst tries a pipe again.
+            int error = errno;
+            if (!dir.noPipeReported) {
+              dir.noPipeReported = true;
+              queueEvent({s.id, kNoPipe, d, error, 0, 0});
+            }
+            Pump copied = copyToHeld(s, d);
+            if (copied != Pump::kMore) return copied;
+            continue;
+          }
+          dir.noPipeReported = false;
         }
         // The pipe is filled from the source also while the destination is full: it is the
         // direction's buffer, and what is in it goes out as soon as the destination has room.
@@ -312,6 +321,46 @@ class Engine {
       if (!moved) return Pump::kWait;  // the source had nothing and the pipe is empty
     }
     return Pump::kMore;
+  }
+
+  // Sends what the direction holds in user space. kMore: nothing held (any more), go on; kWait:
+  // the destination is full (its EPOLLOUT edge resumes us).
+  Pump sendHeld(Session& s, int d) {
+    Direction& dir = s.dir[d];
+    while (dir.leftoverSent < dir.leftover.size()) {
+      ssize_t n = send(dir.dst, dir.leftover.data() + dir.leftoverSent, dir.leftover.size() - dir.leftoverSent, MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return Pump::kWait;
+        if (errno == EINTR) continue;
+        return fail(s, 1 - d, errno);
+      }
+      dir.leftoverSent += static_cast<size_t>(n);
+      dir.bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    }
+    if (!dir.leftover.empty()) {
+      std::string().swap(dir.leftover);  // an idle direction holds no buffer
+      dir.leftoverSent = 0;
+    }
+    return Pump::kMore;
+  }
+
+  // Reads up to kHeldCopyBytes from the source into the (empty) held buffer, for sendHeld.
+  // kMore: something was read, or the FIN; kWait: nothing to read now.
+  Pump copyToHeld(Session& s, int d) {
+    Direction& dir = s.dir[d];
+    dir.leftover.resize(kHeldCopyBytes);
+    ssize_t n;
+    do n = recv(dir.src, &dir.leftover[0], kHeldCopyBytes, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    dir.leftover.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    if (n > 0) return Pump::kMore;
+    std::string().swap(dir.leftover);
+    if (n == 0) {
+      sourceEnded(s, d);
+      return Pump::kMore;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Pump::kWait;
+    return fail(s, d, errno);
   }
 
   // The source's FIN is read (by the probe or by splice): JavaScript starts the flush grace once

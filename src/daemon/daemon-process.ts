@@ -8,6 +8,7 @@ import type { Logger } from "../log/logger";
 import { ControlServer, type ControlHandlers } from "./control-server";
 import { ProcessLifecycle } from "./process-lifecycle";
 import { openFileLimit, watchOpenFiles } from "./limits";
+import { nativePipeShortages } from "../datapath/native-splice";
 import { readPidfile, removePidfile, writePidfile } from "./pidfile";
 import { ConfigWatcher } from "./watch";
 import { configForWorker, reportWorkerFailed, reportWorkerReady, runPrimary, serveAsWorker, workerCount, workerIndex } from "../cluster/workers";
@@ -231,6 +232,7 @@ function statusOf(proc: ProcessLifecycle): Record<string, unknown> {
       path: relay.sessions.dataPath.path,
       ...(relay.sessions.dataPath.reason ? { reason: relay.sessions.dataPath.reason } : {}),
       sessions: { native: relay.sessions.activeOn("native"), js: relay.sessions.activeOn("js") },
+      pipe_shortages: nativePipeShortages(),
     },
     routes: proc.config.routes.length,
     draining: relay.isDraining,

@@ -5,6 +5,8 @@ import type { RelayConfig } from "../config/load";
 import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import { chooseDataPath } from "../datapath/data-path";
+import { nativePipeShortages } from "../datapath/native-splice";
+import { logPipeShortages } from "./pipe-shortage-log";
 import { PairingCore } from "../relay/pairing-core";
 import { DirectListener } from "../transport/direct-listener";
 import { FrontingListener } from "../transport/fronting-listener";
@@ -52,6 +54,8 @@ export class RelayHost {
     this.metrics.gauge("frelay_crl_next_update_timestamp_seconds", "nextUpdate of the loaded CRL, Unix time (0: no CRL); renew before it", () => this.crl.nextUpdateSeconds());
     this.cluster = joinCluster(config, this.relay, () => this.state.policy.pairMs, log.child("cluster"), this.metrics.registry);
     this.logRelayEvents();
+    logPipeShortages(log.child("relay"));
+    this.metrics.counter("frelay_splice_pipe_shortages_total", "Session directions the native engine copied through a buffer for want of a pipe (open-file limit reached)", nativePipeShortages);
     this.relay.on("closed", () => this.memory.sessionClosed());
     if (this.memory.available) this.metrics.counter("frelay_memory_trims_total", "Times the relay returned free C-heap memory to the kernel (malloc_trim) after sessions ended", () => this.memory.trims);
     // What malloc holds, to tell a leak (in use grows) from fragmentation (free grows) in the C heap.

@@ -10,6 +10,7 @@ import { socketFd } from "./socket-fd";
 const SOURCE_ENDED = 1;
 const FINISHED = 2;
 const FAILED = 3;
+const NO_PIPE = 4;
 
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
@@ -25,7 +26,8 @@ class Engine {
   deliver(): void {
     const ev = this.binding.takeEvents();
     for (let i = 0; i + 5 < ev.length; i += 6) {
-      this.live.get(ev[i]!)?.engineEvent(ev[i + 1]!, ev[i + 2]!, ev[i + 3]!, { aToB: ev[i + 4]!, bToA: ev[i + 5]! });
+      if (ev[i + 1] === NO_PIPE) pipeShortage.report(errnoNames.get(ev[i + 3]!) ?? `errno ${ev[i + 3]}`);
+      else this.live.get(ev[i]!)?.engineEvent(ev[i + 1]!, ev[i + 2]!, ev[i + 3]!, { aToB: ev[i + 4]!, bToA: ev[i + 5]! });
     }
   }
 
@@ -45,6 +47,30 @@ class Engine {
 }
 
 let engine: Engine | undefined;
+
+/**
+ * Directions that found no descriptor for a pipe (the open-file limit reached, mostly by the
+ * sessions' own connections) and copied through a 64 KiB buffer instead: slower per byte, but
+ * the session carries on. Counted for status, and told to whoever logs it.
+ */
+const pipeShortage = {
+  count: 0,
+  listener: undefined as ((code: string) => void) | undefined,
+  report(code: string): void {
+    this.count++;
+    this.listener?.(code);
+  },
+};
+
+/** How many session directions have had to copy for want of a pipe, since the process started. */
+export function nativePipeShortages(): number {
+  return pipeShortage.count;
+}
+
+/** `listener` hears each such shortage, with its errno name (EMFILE, ENFILE). */
+export function onNativePipeShortage(listener: (code: string) => void): void {
+  pipeShortage.listener = listener;
+}
 
 /** Sessions the native engine carries now (each holds two party connections). */
 export function nativeSessionCount(): number {
