@@ -76,6 +76,7 @@ struct Direction {
   // hand-off, and those copied by recv while the direction has no pipe (at most kHeldCopyBytes).
   std::string leftover;
   size_t leftoverSent = 0;
+  std::atomic<size_t> inHeld{0};  // leftover not yet sent, for stats() like inPipe
   bool noPipeReported = false;
   bool sourceEnded = false;
   bool shut = false;
@@ -123,9 +124,11 @@ class Engine {
     s->dir[0].src = fdA;
     s->dir[0].dst = fdB;
     s->dir[0].leftover = std::move(leftoverAToB);
+    s->dir[0].inHeld = s->dir[0].leftover.size();
     s->dir[1].src = fdB;
     s->dir[1].dst = fdA;
     s->dir[1].leftover = std::move(leftoverBToA);
+    s->dir[1].inHeld = s->dir[1].leftover.size();
     // Not served before both descriptors are registered.
     std::lock_guard<std::mutex> adding(s->busy);
     {
@@ -167,15 +170,15 @@ class Engine {
     return true;
   }
 
-  // Delivered counts, and what each direction's pipe holds for a destination that has not taken it.
+  // Delivered counts, and what each direction holds (its pipe, its held buffer) for a destination that has not taken it.
   bool stats(uint32_t id, uint64_t* aToB, uint64_t* bToA, uint64_t* heldAToB, uint64_t* heldBToA) {
     std::lock_guard<std::mutex> lock(mapMutex_);
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return false;
     *aToB = it->second->dir[0].bytes.load(std::memory_order_relaxed);
     *bToA = it->second->dir[1].bytes.load(std::memory_order_relaxed);
-    *heldAToB = it->second->dir[0].inPipe.load(std::memory_order_relaxed);
-    *heldBToA = it->second->dir[1].inPipe.load(std::memory_order_relaxed);
+    *heldAToB = it->second->dir[0].inPipe.load(std::memory_order_relaxed) + it->second->dir[0].inHeld.load(std::memory_order_relaxed);
+    *heldBToA = it->second->dir[1].inPipe.load(std::memory_order_relaxed) + it->second->dir[1].inHeld.load(std::memory_order_relaxed);
     return true;
   }
 
@@ -335,6 +338,7 @@ class Engine {
         return fail(s, 1 - d, errno);
       }
       dir.leftoverSent += static_cast<size_t>(n);
+      dir.inHeld.store(dir.leftover.size() - dir.leftoverSent, std::memory_order_relaxed);
       dir.bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     }
     if (!dir.leftover.empty()) {
@@ -353,6 +357,7 @@ class Engine {
     do n = recv(dir.src, &dir.leftover[0], kHeldCopyBytes, MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     dir.leftover.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    dir.inHeld.store(dir.leftover.size(), std::memory_order_relaxed);
     if (n > 0) return Pump::kMore;
     std::string().swap(dir.leftover);
     if (n == 0) {
