@@ -26,7 +26,13 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .option("-c, --config <path>", "config file (default: $FRELAY_CONFIG or ./config.json)")
     .showHelpAfterError("(run frelay help <command> for usage)")
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      // commander's own usage errors (unknown command, missing argument or option) in the form
+      // and with the code of every other CLI error (docs/errors.md): subcommands inherit this.
+      outputError: (s, write) => write(`frelay: ${s.trim().replace(/^error: /, "")} [FRELAY_ERR_USAGE]`),
+    });
   const cfg = () => configPath(program.opts<{ config?: string }>().config);
   const collect = (v: string, prev: string[]) => [...prev, v];
 

@@ -162,7 +162,8 @@ class ErrorList {
   }
 }
 
-function readConfigText(file: string): string {
+/** config.json's text; a missing file is FRELAY_ERR_CONFIG_MISSING for every command that reads it. */
+export function readConfigText(file: string): string {
   try {
     return fs.readFileSync(file, "utf8");
   } catch (err) {

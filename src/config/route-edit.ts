@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, FileError, UsageError } from "../errors";
-import { loadConfig } from "./load";
+import { loadConfig, readConfigText } from "./load";
 import { ROUTE_END_PATTERN } from "./schema";
 
 /**
@@ -23,8 +23,9 @@ const LOCK_STALE_MS = 30_000;
 const LOCK_RETRY_MS = 10;
 
 function readRaw(configFile: string): RawRoutes {
+  const text = readConfigText(configFile);
   try {
-    return JSON.parse(fs.readFileSync(configFile, "utf8")) as RawRoutes;
+    return JSON.parse(text) as RawRoutes;
   } catch (err) {
     throw new ConfigError("FRELAY_ERR_CONFIG_INVALID", `${configFile} cannot be read as JSON (${(err as Error).message}); fix it first, "frelay check" shows how`);
   }
