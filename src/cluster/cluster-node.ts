@@ -6,7 +6,7 @@ import { describe } from "../errors";
 import type { Logger } from "../log/logger";
 import type { PairingCore } from "../relay/pairing-core";
 import type { Meeting, RemotePeer, SharedRendezvous, WaitingRef } from "../relay/shared-rendezvous";
-import type { RawStream } from "../relay/party";
+import { RefusalCode, type RawStream } from "../relay/party";
 import { GO_TIMEOUT_MS, LinkError, LinkServer, dialClaim, readLine, writeLine, type ClaimMessage, type LinkTls } from "./node-link";
 import { RedisStore } from "./redis-store";
 import { SIBLINGS_ENV, SiblingError, SiblingLink, type SiblingMessage, type SiblingOwner } from "./sibling-link";
@@ -16,6 +16,12 @@ const EMPTY = Buffer.alloc(0);
 const MAX_ROUNDS = 8;
 /** A queue outlives its newest waiter by this much, then Redis drops it. */
 const QUEUE_SLACK_MS = 5000;
+
+/** This process's open party connections against its limits.max_connections, as its listeners count them. */
+export interface ConnectionLoad {
+  readonly open: number;
+  readonly max: number;
+}
 
 interface Published {
   readonly queue: string;
@@ -51,8 +57,13 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
   private readonly metrics: { crossNode: Counter; handovers: Counter; claimsLost: Counter; linkErrors: Counter };
   /** Present in a worker of `start --workers N`: its sibling workers are reached over IPC. */
   private readonly siblings: SiblingLink | undefined;
-  /** Claims of this node's waiters by siblings, awaiting their party's connection. */
+  /**
+   * Claims of this node's waiters by siblings, awaiting their party's connection. Each holds
+   * a connection slot from the moment the claim is accepted (see heldConnections).
+   */
   private readonly awaitingParty = new Map<string, (raw: RawStream | undefined) => void>();
+  /** Party connections handed over by siblings that this process holds (until they close). */
+  private readonly adopted = new Set<RawStream["stream"]>();
 
   constructor(
     private readonly config: ClusterConfig,
@@ -61,6 +72,8 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
     private readonly pairMs: () => number,
     private readonly log: Logger,
     registry: Registry,
+    /** The listeners' count (which includes heldConnections) and the limit, for claims by siblings. */
+    private readonly load: () => ConnectionLoad,
   ) {
     this.boundPeer = config.peerAddress.text;
     const token = process.env[SIBLINGS_ENV];
@@ -106,6 +119,18 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
   close(): void {
     this.linkServer.destroyAll();
     this.siblings?.close();
+    for (const s of this.adopted) s.destroy();
+  }
+
+  /**
+   * Party connections this process holds that none of its listeners accepted: those handed over
+   * by sibling workers, and the ones promised by an accepted claim and still on their way. The
+   * listeners add them to their own for limits.max_connections, status and metrics. (Once a
+   * session moves to the native data path, its connections are counted by the session registry
+   * instead: Node's socket is gone, and so is it from here.)
+   */
+  get heldConnections(): number {
+    return this.awaitingParty.size + this.adopted.size;
   }
 
   status(): ClusterStatus {
@@ -153,6 +178,7 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
         const peer = sibling ? await this.claimSibling(claimed.node, claimed.incarnation, claimed.id, self) : await this.claimRemote(claimed.peerAddress, claimed.node, claimed.id, self);
         return { kind: "remote", peer };
       } catch (err) {
+        if (err instanceof SiblingError && err.refusal) return { kind: "refused", ...err.refusal };
         const gone = (err instanceof LinkError || err instanceof SiblingError) && err.gone;
         if (gone) {
           this.counts.claimsLost++;
@@ -196,10 +222,22 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
     };
   }
 
-  /** The owner's side of a sibling's claim: the waiter is reserved until the party's connection arrives (bounded). */
+  /**
+   * The owner's side of a sibling's claim: the waiter is reserved until the party's connection
+   * arrives (bounded). The connection will live here, so it must fit under this process's
+   * limits.max_connections: at the limit the claim is refused, the claimant's party gets the 429
+   * it would get from a full listener, and the waiter stays, at the head of its queue again.
+   */
   onSiblingClaim(msg: SiblingMessage): void {
     const siblings = this.siblings as SiblingLink;
     if (msg.incarnation !== this.store.incarnation || !msg.claim || !msg.request) return siblings.reply(msg, { ok: false, reason: "gone" });
+    const { open, max } = this.load();
+    if (open >= max) {
+      const reason = `relay worker ${this.config.node}, where ${msg.request.dest} waits, is at its connection limit (limits.max_connections is ${max}); retry later`;
+      this.requeue(msg.claim);
+      this.log.info("handover_refused", { session: msg.session, peer_node: msg.from, tag: msg.request.tag, open, max });
+      return siblings.reply(msg, { ok: false, reason, refusal: RefusalCode.tooMany });
+    }
     const session = msg.session;
     const ready = new Promise<RawStream>((resolve, reject) => {
       const timer = setTimeout(() => settle(undefined, `no connection from worker ${msg.from} within ${GO_TIMEOUT_MS / 1000}s`), GO_TIMEOUT_MS);
@@ -223,8 +261,22 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
 
   onSiblingParty(session: string, raw: RawStream | undefined): void {
     const settle = this.awaitingParty.get(session);
-    if (settle) return settle(raw);
-    raw?.stream.destroy(); // too late: the waiter went back to waiting
+    if (!settle) return void raw?.stream.destroy(); // too late: the waiter went back to waiting
+    // Counted from here until it closes, in the same turn as its claim's slot is given back.
+    if (raw) this.adopt(raw.stream);
+    settle(raw);
+  }
+
+  private adopt(stream: RawStream["stream"]): void {
+    if (stream.destroyed) return;
+    this.adopted.add(stream);
+    stream.once("close", () => this.adopted.delete(stream));
+  }
+
+  /** A waiter of this node, claimed from Redis but not taken: back at the head of its queue. */
+  private requeue(id: string): void {
+    const p = this.published.get(id);
+    if (p && this.store.up) this.store.requeue(p.queue, p.entry, "head", this.queueTtl()).catch(() => undefined);
   }
 
   private handedOver(session: string, role: "arriving" | "owner", peerNode: string, tag: string): void {

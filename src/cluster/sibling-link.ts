@@ -11,7 +11,7 @@ import type { PartyRequest, RawStream } from "../relay/party";
  * splices both parties in one process, exactly as a local pair: no second TLS, no extra copy.
  *
  *   claimant → owner   {kind:"claim", claim, session, from, request}
- *   owner → claimant   {kind:"reply", session, ok, request?, waited_ms?, reason?}
+ *   owner → claimant   {kind:"reply", session, ok, request?, waited_ms?, reason?, refusal?}
  *   claimant → owner   {kind:"socket", session, leftover}  + the connection
  *              or      {kind:"abort", session}               (its party left before Mode 1 went out)
  *   primary → sender   {kind:"undeliverable", session}       (no such sibling running)
@@ -30,6 +30,11 @@ export interface SiblingMessage {
   readonly request?: PartyRequest;
   readonly ok?: boolean;
   readonly reason?: string;
+  /**
+   * On a reply that turns the claim down for good: the refusal (HTTP status) the claimant's
+   * party gets, with `reason`. The owner's waiter was not the problem and stays waiting.
+   */
+  readonly refusal?: number;
   readonly waited_ms?: number;
   /** Bytes the claimant had read from the party's connection behind its request (base64). */
   readonly leftover?: string;
@@ -42,7 +47,12 @@ export const SIBLINGS_ENV = "FRELAY_SIBLINGS";
 const CLAIM_TIMEOUT_MS = 5000;
 
 export class SiblingError extends Error {
-  constructor(message: string, readonly gone = false) {
+  constructor(
+    message: string,
+    readonly gone = false,
+    /** The owner refused the party itself (not the waiter gone): answer it with this. */
+    readonly refusal?: { readonly code: number; readonly reason: string },
+  ) {
     super(message);
   }
 }
@@ -104,6 +114,7 @@ export class SiblingLink {
         reject,
         resolve: (m) => {
           if (m.kind === "undeliverable") return reject(new SiblingError(`worker ${to} is not running`, true));
+          if (!m.ok && m.refusal) return reject(new SiblingError(`worker ${to} refused the party: ${m.reason ?? "no reason"}`, false, { code: m.refusal, reason: m.reason ?? "refused" }));
           if (!m.ok || !m.request) return reject(new SiblingError(`worker ${to} refused the claim: ${m.reason ?? "no reason"}`, true));
           resolve({ request: m.request, waitedMs: m.waited_ms ?? 0 });
         },
@@ -112,8 +123,11 @@ export class SiblingLink {
     });
   }
 
-  reply(msg: SiblingMessage, answer: { ok: true; request: PartyRequest; waitedMs: number } | { ok: false; reason: string }): void {
-    this.send(answer.ok ? { kind: "reply", to: msg.from, session: msg.session, ok: true, request: answer.request, waited_ms: answer.waitedMs } : { kind: "reply", to: msg.from, session: msg.session, ok: false, reason: answer.reason });
+  reply(msg: SiblingMessage, answer: { ok: true; request: PartyRequest; waitedMs: number } | { ok: false; reason: string; refusal?: number }): void {
+    const to = msg.from;
+    const session = msg.session;
+    if (answer.ok) return this.send({ kind: "reply", to, session, ok: true, request: answer.request, waited_ms: answer.waitedMs });
+    this.send({ kind: "reply", to, session, ok: false, reason: answer.reason, ...(answer.refusal !== undefined ? { refusal: answer.refusal } : {}) });
   }
 
   /**

@@ -2,13 +2,13 @@ import type { RelayConfig } from "../config/load";
 import type { Logger } from "../log/logger";
 import type { PairingCore } from "../relay/pairing-core";
 import type { Registry } from "prom-client";
-import type { ClusterNode } from "./cluster-node";
+import type { ClusterNode, ConnectionLoad } from "./cluster-node";
 
 /**
  * The daemon's one entry to the cluster: a ClusterNode joined to `relay` when config.json has a
  * `cluster` section, else nothing at all (no Redis client is even created).
  */
-export function joinCluster(config: RelayConfig, relay: PairingCore, pairMs: () => number, log: Logger, registry: Registry): ClusterNode | undefined {
+export function joinCluster(config: RelayConfig, relay: PairingCore, pairMs: () => number, log: Logger, registry: Registry, load: () => ConnectionLoad): ClusterNode | undefined {
   if (!config.cluster) return undefined;
   // Loaded here, not imported at the top: a relay without a cluster section never loads the
   // Redis client (nor needs it installed). A synchronous require keeps RelayHost's constructor
@@ -16,7 +16,7 @@ export function joinCluster(config: RelayConfig, relay: PairingCore, pairMs: () 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { ClusterNode: Node } = require("./cluster-node") as { ClusterNode: typeof ClusterNode };
   const link = { caPem: config.tls.caPem, certPem: config.cluster.certPem, keyPem: config.cluster.keyPem, ...(config.tls.crlPem ? { crlPem: config.tls.crlPem } : {}) };
-  const node = new Node(config.cluster, link, relay, pairMs, log, registry);
+  const node = new Node(config.cluster, link, relay, pairMs, log, registry, load);
   relay.useSharedRendezvous(node);
   return node;
 }

@@ -52,7 +52,7 @@ export class RelayHost {
     this.direct = this.newDirectListener();
     this.crl = new CrlMonitor(() => this.state.config, log.child("pki"));
     this.metrics.gauge("frelay_crl_next_update_timestamp_seconds", "nextUpdate of the loaded CRL, Unix time (0: no CRL); renew before it", () => this.crl.nextUpdateSeconds());
-    this.cluster = joinCluster(config, this.relay, () => this.state.policy.pairMs, log.child("cluster"), this.metrics.registry);
+    this.cluster = joinCluster(config, this.relay, () => this.state.policy.pairMs, log.child("cluster"), this.metrics.registry, () => ({ open: this.connectionCount, max: this.state.transport.maxConnections }));
     this.logRelayEvents();
     logPipeShortages(log.child("relay"));
     this.metrics.counter("frelay_splice_pipe_shortages_total", "Session directions the native engine copied through a buffer for want of a pipe (open-file limit reached)", nativePipeShortages);
@@ -67,7 +67,7 @@ export class RelayHost {
   }
 
   private newDirectListener(): DirectListener {
-    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.directH2, () => this.fronting?.connectionCount ?? 0);
+    return new DirectListener(this.relay, () => this.state.transport, this.log.child("transport"), this.directH2, () => (this.fronting?.connectionCount ?? 0) + this.heldByCluster);
   }
 
   /** Binds fronting.address if configured; the listener it replaces (if any) is returned, still open. */
@@ -77,7 +77,7 @@ export class RelayHost {
       this.fronting = undefined;
       return old;
     }
-    const listener = new FrontingListener(this.relay, () => this.state.transport, this.log.child("fronting"), () => this.direct.connectionCount);
+    const listener = new FrontingListener(this.relay, () => this.state.transport, this.log.child("fronting"), () => this.direct.connectionCount + this.heldByCluster);
     const { socketMode: mode, socketGroup: group } = config.fronting;
     const bound = await listener.listen(config.fronting.address, { mode, ...(group !== undefined ? { group } : {}) });
     this.fronting = listener;
@@ -134,8 +134,14 @@ export class RelayHost {
     return out;
   }
 
+  /** Every party connection this process holds, against limits.max_connections. */
   get connectionCount(): number {
-    return this.direct.connectionCount + (this.fronting?.connectionCount ?? 0);
+    return this.direct.connectionCount + (this.fronting?.connectionCount ?? 0) + this.heldByCluster;
+  }
+
+  /** Party connections a sibling worker handed over (no listener of this process accepted them). */
+  private get heldByCluster(): number {
+    return this.cluster?.heldConnections ?? 0;
   }
 
   /**

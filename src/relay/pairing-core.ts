@@ -135,6 +135,11 @@ export class PairingCore extends EventEmitter<PairingCoreEvents> {
     }
     // Gone, timed out, refused by a reload or claimed by another node meanwhile.
     const stillHere = this.byId.get(self.id) === self;
+    if (meeting.kind === "refused") {
+      if (!stillHere) return;
+      this.remove(self.key, self);
+      return this.refuse(party, meeting.code, meeting.reason);
+    }
     if (meeting.kind === "remote") {
       if (!stillHere) return meeting.peer.abort();
       this.remove(self.key, self);

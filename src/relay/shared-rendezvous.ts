@@ -32,7 +32,9 @@ export type Meeting =
   /** Claimed a waiter of this very relay, by its id. */
   | { readonly kind: "local"; readonly id: string }
   /** Claimed, and reserved at its owner, a waiter on another node. */
-  | { readonly kind: "remote"; readonly peer: RemotePeer };
+  | { readonly kind: "remote"; readonly peer: RemotePeer }
+  /** The waiter's process cannot take this party (e.g. it is at its connection limit): refuse it. */
+  | { readonly kind: "refused"; readonly code: number; readonly reason: string };
 
 /** The arriving side's view of a waiter reserved on another node. */
 export interface RemotePeer {
