@@ -151,13 +151,17 @@ export function buildProgram(io: Output, setResult: (action: Action) => void): C
     .action((dest: string | undefined, o: ConnectFlags) => setResult(() => cmdConnect(dest ?? o.dest, o, io)));
 
   program
-    .command("help [command]")
-    .description("show help for a command")
-    .action((name: string | undefined) =>
+    .command("help [command...]")
+    .description("show help for a command (also a nested one: help cert party)")
+    .action((names: string[]) =>
       setResult(() => {
-        const sub = name ? program.commands.find((c) => c.name() === name) : undefined;
-        if (name && !sub) throw new UsageError(`unknown command "${name}" (run frelay help)`);
-        io.out((sub ?? program).helpInformation().trimEnd());
+        let cmd: Command = program;
+        for (const [i, name] of names.entries()) {
+          const sub = cmd.commands.find((c) => c.name() === name);
+          if (!sub) throw new UsageError(`unknown command "${names.slice(0, i + 1).join(" ")}" (run frelay help${i ? ` ${names.slice(0, i).join(" ")}` : ""})`);
+          cmd = sub;
+        }
+        io.out(cmd.helpInformation().trimEnd());
         return 0;
       }),
     );

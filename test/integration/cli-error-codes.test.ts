@@ -41,6 +41,15 @@ describe("CLI errors end with their code", { timeout: 60_000 }, () => {
     }
   });
 
+  it("help walks nested commands, and names an unknown one with its code", async () => {
+    const party = await cli("help", "cert", "party");
+    assert.equal(party.code, 0, party.stderr);
+    assert.match(party.stdout, /^Usage: frelay cert party \[options\] <party>/);
+    const nope = await cli("help", "cert", "nope");
+    assert.equal(nope.code, 2);
+    assert.equal(firstLine(nope.stderr), 'frelay: unknown command "cert nope" (run frelay help cert) [FRELAY_ERR_USAGE]');
+  });
+
   it("a missing config is FRELAY_ERR_CONFIG_MISSING for route ls as for check, not a JSON problem", async () => {
     for (const args of [["check"], ["route", "ls"], ["route", "add", "0.u", "1.u"]]) {
       const r = await cli(...args);
