@@ -254,17 +254,20 @@ export async function handshakeRate(br: InitRelay, concurrency: number, ms: numb
   return { perSec: tried / wall, cpuMs: tried > 0 ? (cpu * 1000) / tried : NaN, asked: tried > 0 ? done / tried : 0 };
 }
 
-/** `node dist/bench/sessions.js [n] [--key-type ec] [--cpu-prof]`: one run, for profiling the relay. */
+/** `node dist/bench/sessions.js [n] [--key-type ec] [--cpu-prof]`: one run, for profiling the relay (its pid on stderr, for perf). */
 if (require.main === module) {
   void (async () => {
     const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 300);
     const prof = process.argv.includes("--cpu-prof");
     const extra = process.env["FRELAY_BENCH_CONFIG"];
+    // FRELAY_BENCH_NODE_ARGS: more Node flags for the relay (e.g. --perf-basic-prof, for perf).
+    const nodeArgs = (process.env["FRELAY_BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
     const br = await startInitRelay({
-      nodeArgs: prof ? ["--cpu-prof", `--cpu-prof-dir=${process.cwd()}`] : [],
+      nodeArgs: [...nodeArgs, ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${process.cwd()}`] : [])],
       ...(process.argv.includes("--key-type") ? { keyType: process.argv[process.argv.indexOf("--key-type") + 1] as "rsa" | "ec" } : {}),
       ...(extra ? { config: JSON.parse(extra) as Record<string, unknown> } : {}),
     });
+    console.error(`relay pid ${br.pid}`);
     try {
       console.log(JSON.stringify(await sessionSetup(br, n)));
     } finally {

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as winston from "winston";
 import { FileSink, type LogFileHealth } from "./file-sink";
+import { jsonLine } from "./line-format";
 
 /** Structured events: one JSON object per line with `event` and its fields. Never key material. */
 export interface Logger {
@@ -31,16 +32,6 @@ class WinstonLogger implements Logger {
     return new WinstonLogger(this.w.child({ module }));
   }
 }
-
-/** JSON lines without winston's empty `message`. */
-const jsonLine = winston.format.combine(
-  winston.format.timestamp(),
-  winston.format((info) => {
-    if (info.message === "") delete (info as { message?: unknown }).message;
-    return info;
-  })(),
-  winston.format.json(),
-);
 
 export interface LoggerHandle {
   logger: Logger;

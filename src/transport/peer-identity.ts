@@ -20,15 +20,43 @@ interface VerifyHandle {
 export function verifiedPeer(socket: tls.TLSSocket, isRevoked: (serial: string) => boolean): PeerResult {
   const error = verifyError(socket);
   if (error === undefined) return { ok: false, reason: "cannot read certificate verification result" };
-  const cert = peerCertificate(socket);
-  if (!cert) return { ok: false, reason: "no client certificate (present one signed by the relay CA)" };
+  const c = socket.getPeerCertificate();
+  if (!c || !c.raw) return { ok: false, reason: "no client certificate (present one signed by the relay CA)" };
   if (error) return { ok: false, reason: `client certificate rejected: ${error.message}` };
-  const peer = identityOf(cert);
+  const { peer, validTo } = namedBy(c);
   // The relay's own CRL check (OpenSSL is not given the CRL; see daemon/state.ts).
   if (peer.ok && isRevoked(peer.serial)) return { ok: false, reason: "client certificate rejected: certificate revoked" };
   // A resumed session carries the verdict of its first handshake: the dates are checked again.
-  if (peer.ok && socket.isSessionReused() && Date.parse(cert.validTo) < Date.now()) return { ok: false, reason: "client certificate rejected: certificate has expired" };
+  if (peer.ok && socket.isSessionReused() && validTo < Date.now()) return { ok: false, reason: "client certificate rejected: certificate has expired" };
   return peer;
+}
+
+/** What a certificate names, and until when it is valid; only ever derived from its bytes. */
+interface Named {
+  readonly peer: PeerResult;
+  readonly validTo: number;
+}
+
+/**
+ * What certificates name, by the SHA-256 of their DER. A certificate's bytes never change, so
+ * neither does what identityOf() reads from them; parties reconnect with the same certificate,
+ * so the subject is parsed once, not per handshake. Nothing here is a verdict: OpenSSL verifies
+ * the chain and dates, and the CRL (and a resumed session's expiry) is checked, on every
+ * handshake, so a reload that revokes needs nothing cleared here. Bounded: the oldest entry
+ * makes room.
+ */
+const named = new Map<string, Named>();
+const MAX_NAMED = 4096;
+
+function namedBy(c: tls.PeerCertificate): Named {
+  const key = c.fingerprint256;
+  const known = named.get(key);
+  if (known) return known;
+  const facts = factsOf(c);
+  const entry: Named = Object.freeze({ peer: Object.freeze(identityOf(facts)), validTo: Date.parse(facts.validTo) });
+  if (named.size >= MAX_NAMED) named.delete(named.keys().next().value as string);
+  named.set(key, entry);
+  return entry;
 }
 
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
@@ -49,7 +77,10 @@ export type CertificateFacts = Pick<X509Certificate, "subject" | "keyUsage" | "s
  */
 export function peerCertificate(socket: tls.TLSSocket): CertificateFacts | undefined {
   const c = socket.getPeerCertificate();
-  if (!c || !c.raw) return undefined;
+  return c && c.raw ? factsOf(c) : undefined;
+}
+
+function factsOf(c: tls.PeerCertificate): CertificateFacts {
   // The subject as X509Certificate prints it: one "KEY=value" line per attribute.
   const lines: string[] = [];
   for (const [key, value] of Object.entries((c.subject ?? {}) as unknown as Record<string, string | string[]>)) {

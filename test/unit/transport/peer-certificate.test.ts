@@ -64,4 +64,13 @@ describe("peer certificate: read from the connection, never taken from it", { ti
     // pops it): it is still there only if nothing popped it before.
     assert.ok(t.getPeerX509Certificate()?.issuerCertificate, "the client certificate was taken off the session's chain (and leaked)");
   });
+
+  it("a certificate already read is still checked against the CRL on every handshake", async () => {
+    const t = await serverSide;
+    const ok = verifiedPeer(t, () => false);
+    assert.ok(ok.ok);
+    const serial = ok.serial;
+    assert.deepEqual(verifiedPeer(t, (s) => s === serial), { ok: false, reason: "client certificate rejected: certificate revoked" });
+    assert.deepEqual(verifiedPeer(t, () => false), ok);
+  });
 });
