@@ -111,7 +111,7 @@ export const configSchema = {
       additionalProperties: false,
       description: "Bounds on what clients can hold.",
       properties: {
-        max_connections: { type: "integer", minimum: 1, maximum: 10_000_000, description: "TCP connections on the direct listener; beyond it a party gets its handshake and a 429, beyond 1.25 × it new connections are closed at once.", "x-reload": "new" },
+        max_connections: { type: "integer", minimum: 1, maximum: 10_000_000, description: "TCP connections on the direct and fronting listeners together; beyond it a direct party gets its handshake and a 429 (a fronting connection is closed), beyond 1.25 × it new direct connections are closed at once (logged and counted as failed handshakes).", "x-reload": "new" },
         max_waiting_per_identity: { type: "integer", minimum: 1, maximum: 1_000_000, description: "Parties of one identity waiting at once; more are refused 429.", "x-reload": "new" },
         max_handshakes_per_address: { type: "integer", minimum: 1, maximum: 1_000_000, description: "Connections from one client address (after any PROXY header) that have not yet finished TLS and their request; beyond it a new one is closed at once.", "x-reload": "new" },
         h2_connection_buffer_mib: { type: "integer", minimum: 1, maximum: 4096, description: "The most data, in MiB, one HTTP/2 connection (direct or fronting) can make the relay hold when the peers of its streams do not read, whatever the number of streams: each stream may send `h2_connection_buffer_mib / h2_max_streams` ahead (its receive window), at least 64 KiB.", "x-reload": "new" },

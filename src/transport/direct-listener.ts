@@ -77,7 +77,11 @@ export class DirectListener {
   private onConnection(raw: net.Socket): void {
     const st = this.state();
     if (this.connectionCount + this.othersOpen() >= st.maxConnections * HARD_CAP_FACTOR) {
+      // Too far over to spend a TLS handshake on a 429: dropped, but still logged (bounded per
+      // address) and counted like every other connection turned away.
+      const remote = formatHostPort(raw.remoteAddress ?? "?", raw.remotePort ?? 0);
       raw.destroy();
+      this.relay.refusals.handshakeFailed({ remote, transport: "stream" }, `closed at accept: the relay is far over its connection limit (limits.max_connections is ${st.maxConnections})`);
       return;
     }
     this.track(raw);

@@ -1,9 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as net from "node:net";
+import * as path from "node:path";
 import { connect } from "../../src/client/connect";
 import type { Fixture } from "../helpers/fixture";
 import { freePort, suiteRelay, type RunningRelay } from "../helpers/cli";
+import { waitForStatus } from "../helpers/control-state";
 import { sample, scrapeMetrics } from "../helpers/metrics";
 import { pair, waitingRawParty } from "../helpers/raw-party";
 import { readAll } from "../helpers/streams";
@@ -67,5 +69,33 @@ describe("refusals at stop", () => {
     assert.equal(sample(await scrapeMetrics(ctx.metricsPort), 'frelay_connections_total{outcome="refused_503"}'), 1);
     a.socket.destroy();
     b.socket.destroy();
+  });
+});
+
+describe("refusals at the connection hard cap", () => {
+  // max_connections 4: 429s up to 5 connections (1.25x), a plain close beyond.
+  const ctx = relayWithMetrics({ timeouts: { handshake: "20s", pair: "3s", idle: "0s", drain: "2s" }, limits: { max_connections: 4 } });
+
+  it("a connection closed at accept far over max_connections is logged and counted", { timeout: 30000 }, async () => {
+    const held: net.Socket[] = [];
+    const dial = () => new Promise<net.Socket>((resolve) => {
+      const s = net.connect({ host: "127.0.0.1", port: ctx.relay.port, localAddress: "127.0.0.43" }, () => resolve(s));
+      s.on("error", () => undefined);
+    });
+    try {
+      for (let i = 0; i < 5; i++) held.push(await dial());
+      // The relay's own count: all five are held before the sixth comes.
+      await waitForStatus(path.join(ctx.fx.dir, "frelay.sock"), (s) => s["connections"] === 5);
+      const series = 'frelay_connections_total{outcome="handshake_failed"}';
+      const before = sample(await scrapeMetrics(ctx.metricsPort), series);
+      const sixth = await dial();
+      await new Promise((r) => (sixth.destroyed ? r(undefined) : sixth.once("close", r)));
+      const line = await ctx.relay.waitFor((e) => e["event"] === "handshake_failed" && /far over its connection limit/.test(String(e["reason"])));
+      assert.match(String(line["remote"]), /^127\.0\.0\.43:\d+$/);
+      assert.match(String(line["reason"]), /limits\.max_connections is 4/);
+      assert.equal(sample(await scrapeMetrics(ctx.metricsPort), series), before + 1);
+    } finally {
+      for (const s of held) s.destroy();
+    }
   });
 });
