@@ -8,6 +8,7 @@ import { connect } from "../../src/client/connect";
 import { issueCertificate, type KeyAndCert } from "../../src/pki/certs";
 import { runCli, startForeground, type RunningRelay } from "../helpers/cli";
 import { readAll, sha256 } from "../helpers/streams";
+import { PYTHON, PYTHON_REQUIRED, SKIP_WITHOUT_PYTHON, pairProbeWithCli } from "../helpers/python";
 
 /** Go writes RSA keys as PKCS#1 ("RSA PRIVATE KEY"); so does this stand-in for fr-adm. */
 function write(dir: string, name: string, k: KeyAndCert, keyName = "key.pem"): void {
@@ -68,9 +69,10 @@ describe("frelay init --from-flock: a Flock relay's certificates, adopted as the
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("writes config.json pointing at the tree, with routes between each user's parties", { timeout: 60_000 }, async () => {
+  it("writes config.json pointing at the tree, with routes between each user's parties", { timeout: 60_000 }, async (t) => {
     const r = await runCli(["init", "--from-flock", certs, "-c", configFile]);
     assert.equal(r.code, 0, r.stderr);
+    for (const line of r.stdout.trimEnd().split("\n")) t.diagnostic(line); // what an operator sees
     assert.match(r.stdout, /parties: 0, 1, 2/);
     assert.match(r.stdout, /route 0 <-> 1/);
     const config = JSON.parse(fs.readFileSync(configFile, "utf8")) as { tls: Record<string, string>; routes: { between: string[] }[] };
@@ -116,6 +118,26 @@ describe("frelay init --from-flock: a Flock relay's certificates, adopted as the
     assert.equal(other.code, 1);
     assert.match(other.stderr, /relay refused \(403\): no route between 2 and 0/);
   });
+
+  for (const pythonWaits of [true, false]) {
+    it(`a Python party (clients/python) with its fr-adm certificates pairs with frelay connect, as ${pythonWaits ? "waiter (Mode 2)" : "late arrival (Mode 1)"}`, { timeout: 90_000, skip: SKIP_WITHOUT_PYTHON }, async () => {
+      assert.ok(relay);
+      assert.ok(PYTHON, PYTHON_REQUIRED);
+      // Flock's function images run Python handlers: the settings are the fr-adm files as they
+      // lie (PKCS#1 keys, one-label names, a relay certificate named only flockrelay).
+      const fromPython = crypto.randomBytes(200_003);
+      const fromCli = crypto.randomBytes(100_001);
+      const { report, cliStdout } = await pairProbeWithCli(relay, {
+        pythonWaits,
+        python: { identity: "1", env: flockEnv(certs, relay.address, "1", "user1", "0"), input: fromPython },
+        cli: { identity: "0", env: flockEnv(certs, relay.address, "0", "user1", "1"), input: fromCli },
+      });
+      assert.equal(report["mode"], pythonWaits ? 2 : 1);
+      assert.equal(report["peer"], "0", "the peer verified by its one-label name");
+      assert.equal(report["received_sha256"], sha256(fromCli));
+      assert.equal(sha256(cliStdout), sha256(fromPython));
+    });
+  }
 
   it("frelay connect refuses a relay certificate that names neither flockrelay nor frelay, unless told its name", { timeout: 60_000 }, async () => {
     assert.ok(relay);

@@ -1,67 +1,25 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { makeFixture, type Fixture } from "../helpers/fixture";
-import { REPO_ROOT, runCli, suiteRelay, type RunningRelay } from "../helpers/cli";
+import { suiteRelay, type RunningRelay } from "../helpers/cli";
 import { sha256 } from "../helpers/streams";
 import { partyFiles } from "../../src/pki/layout";
-import { NO_SKIP } from "../helpers/require-tool";
-
-/** python3 if it is 3.9 or newer (what clients/python supports). */
-function findPython(): string | undefined {
-  const r = spawnSync("python3", ["-c", "import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)"]);
-  return r.status === 0 ? "python3" : undefined;
-}
-const PYTHON = findPython();
-// Under FRELAY_CI_NO_SKIP=1 (CI) a missing python3 is a failure, not a skip: see before().
-const MUST_RUN = NO_SKIP;
-const SKIP = PYTHON || MUST_RUN ? false : "python3 (3.9 or newer) is not installed";
+import { PARTY_API_PROBE as PROBE, PYTHON, PYTHON_CLIENT_DIR as CLIENT_DIR, PYTHON_MUST_RUN as MUST_RUN, PYTHON_REQUIRED, SKIP_WITHOUT_PYTHON as SKIP, WANTED_PYTHON, pairProbeWithCli, probeReport, runPython } from "../helpers/python";
 
 /**
  * A python3 that can build the package from pyproject.toml without a package index: pip, and
  * setuptools with bdist_wheel (built in from setuptools 70.1, else the wheel package). The one on
  * PATH first, else the system's (CI installs python3-pip, python3-setuptools, python3-wheel).
+ * pyproject.toml asks for setuptools 61 or newer.
  */
-const CAN_BUILD = "import setuptools, pip\ntry:\n    import wheel\nexcept ImportError:\n    from setuptools.command import bdist_wheel";
-const PIP_PYTHON = ["python3", "/usr/bin/python3"].find((py) => spawnSync(py, ["-c", CAN_BUILD]).status === 0);
+const CAN_BUILD = "import setuptools, pip, sys\nif int(setuptools.__version__.split('.')[0]) < 61:\n    sys.exit(1)\ntry:\n    import wheel\nexcept ImportError:\n    from setuptools.command import bdist_wheel";
+const PIP_PYTHON = [...(WANTED_PYTHON ? [WANTED_PYTHON] : []), "python3", "/usr/bin/python3"].find((py) => spawnSync(py, ["-c", CAN_BUILD]).status === 0);
 const SKIP_PIP = PIP_PYTHON || MUST_RUN ? false : "no python3 with pip, setuptools and wheel";
-
-const CLIENT_DIR = path.join(REPO_ROOT, "clients", "python");
-const PROBE = path.join(REPO_ROOT, "test", "interop", "party_api_probe.py");
-
-interface PyResult {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/** Runs python3 with the library on its path; bounded. */
-function runPython(args: string[], env: NodeJS.ProcessEnv, input: Buffer | string = "", timeoutMs = 60000, python = PYTHON as string): Promise<PyResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, args, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, PYTHONPATH: path.join(CLIENT_DIR, "src"), PYTHONDONTWRITEBYTECODE: "1", ...env },
-    });
-    const out: Buffer[] = [];
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => out.push(c));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`python3 ${args.join(" ")} did not finish within ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr });
-    });
-    child.stdin.on("error", () => undefined); // a party that exits early (refused) reads no input: its exit code says why
-    child.stdin.end(input);
-  });
-}
 
 /** A party's environment as `set -a; . party.env` gives it, PEM as text. */
 function partyEnv(fx: Fixture, identity: string, dest: string, relay: string): NodeJS.ProcessEnv {
@@ -76,21 +34,12 @@ function partyEnvAsPaths(fx: Fixture, identity: string, dest: string, relay: str
   return { RELAY: relay, RELAY_CA: path.join(fx.certsDir, "relay-ca.pem"), RELAY_CERT: f.relayCert, RELAY_KEY: f.relayKey, USER_CA: path.join(fx.certsDir, "users", user, "ca.pem"), PARTY_CERT: f.partyCert, PARTY_KEY: f.partyKey, DEST: dest };
 }
 
-function probeReport(r: PyResult): Record<string, unknown> {
-  const line = r.stdout.toString().trim().split("\n").pop() ?? "";
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    throw new Error(`probe printed no report (exit ${r.code}): ${r.stdout.toString()} ${r.stderr}`);
-  }
-}
-
 describe("the Python party library (clients/python)", { skip: SKIP }, () => {
   let fx: Fixture;
   let relay: RunningRelay;
   let close: () => Promise<void>;
   before(async () => {
-    assert.ok(PYTHON, "python3 (3.9 or newer) is required here (FRELAY_CI_NO_SKIP=1)");
+    assert.ok(PYTHON, PYTHON_REQUIRED);
     // Generous timeouts: on a loaded machine starting a peer process can take seconds, and a
     // 408 there would be a flake, not a finding (the 408 mapping is in the unit tests).
     ({ fx, relay, close } = await suiteRelay({ timeouts: { handshake: "10s", pair: "30s", idle: "0s", drain: "2s" } }));
@@ -104,7 +53,8 @@ describe("the Python party library (clients/python)", { skip: SKIP }, () => {
     return relay.waitFor((e) => e["event"] === "waiting" && e["identity"] === identity && relay.events.indexOf(e) >= mark);
   };
 
-  it("its own unit tests pass (python3 -m unittest, run here so CI runs them)", async () => {
+  it("its own unit tests pass (python3 -m unittest, run here so CI runs them)", async (t) => {
+    t.diagnostic(`interpreter: ${PYTHON} = ${spawnSync(PYTHON as string, ["--version"]).stdout.toString().trim()}`);
     const r = await runPython(["-m", "unittest", "discover", "-s", path.join(CLIENT_DIR, "tests"), "-t", CLIENT_DIR, "-v"], {}, "", 180000);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^OK/m);
@@ -138,27 +88,11 @@ describe("the Python party library (clients/python)", { skip: SKIP }, () => {
       const fromNode = crypto.randomBytes(300_000 + 3);
       const pyEnv = pythonWaits ? partyEnv(fx, "0.user1", "1.user1", relay.address) : partyEnvAsPaths(fx, "0.user1", "1.user1", relay.address);
       const nodeEnv = partyEnv(fx, "1.user1", "0.user1", relay.address);
-      let py: Promise<PyResult>;
-      let node: ReturnType<typeof runCli>;
-      if (pythonWaits) {
-        const waited = waitingFrom("0.user1");
-        py = runPython([PROBE], pyEnv, fromPython);
-        await waited;
-        node = runCli(["connect"], { env: nodeEnv, input: fromNode });
-      } else {
-        const waited = waitingFrom("1.user1");
-        node = runCli(["connect"], { env: nodeEnv, input: fromNode });
-        await waited;
-        py = runPython([PROBE], pyEnv, fromPython);
-      }
-      const [p, n] = await Promise.all([py, node]);
-      assert.equal(p.code, 0, `${p.stdout.toString()} ${p.stderr}`);
-      assert.equal(n.code, 0, n.stderr);
-      const report = probeReport(p);
+      const { report, cliStdout } = await pairProbeWithCli(relay, { pythonWaits, python: { identity: "0.user1", env: pyEnv, input: fromPython }, cli: { identity: "1.user1", env: nodeEnv, input: fromNode } });
       assert.equal(report["mode"], pythonWaits ? 2 : 1);
       assert.equal(report["peer"], "1.user1");
       assert.equal(report["received_sha256"], sha256(fromNode));
-      assert.equal(sha256(n.stdoutBytes), sha256(fromPython));
+      assert.equal(sha256(cliStdout), sha256(fromPython));
     });
   }
 
