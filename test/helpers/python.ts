@@ -1,3 +1,7 @@
+/**
+ * The repository's Python party (clients/python) in tests: which interpreter runs it, running
+ * it bounded, and pairing its API probe with a `frelay connect` party through a real relay.
+ */
 import * as assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
