@@ -5,6 +5,11 @@ import type { Duplex } from "node:stream";
 export interface RawStream {
   readonly stream: Duplex;
   readonly leftover: Buffer;
+  /**
+   * How many bytes written to this stream may wait in the relay before the party sending them
+   * is paused; absent: the stream's own highWaterMark (what write() says).
+   */
+  readonly sendQueue?: number;
 }
 
 export interface SpliceStats {

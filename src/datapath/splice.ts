@@ -1,4 +1,3 @@
-import type { Duplex } from "node:stream";
 import { SessionEnd } from "./session-end";
 import { DEFAULT_TIMERS, type RawStream, type SessionSplice, type SessionTimers, type SpliceEnd, type SpliceStats } from "./session-splice";
 
@@ -31,8 +30,8 @@ export class Splice implements SessionSplice {
     timers: SessionTimers = DEFAULT_TIMERS,
   ) {
     this.ending = new SessionEnd(timers, () => this.stats.aToB + this.stats.bToA, (how) => this.finish(how), onEnd);
-    this.direction(a, b.stream, "aToB");
-    this.direction(b, a.stream, "bToA");
+    this.direction(a, b, "aToB");
+    this.direction(b, a, "bToA");
     for (const s of [a.stream, b.stream]) {
       s.on("error", (err: Error) => this.finish("error", err));
       // Before both directions ended, a close is an abort. After, each side closes once its own
@@ -44,7 +43,9 @@ export class Splice implements SessionSplice {
     }
   }
 
-  private direction(from: RawStream, to: Duplex, counter: keyof SpliceStats): void {
+  private direction(from: RawStream, toRaw: RawStream, counter: keyof SpliceStats): void {
+    const to = toRaw.stream;
+    const queue = toRaw.sendQueue;
     if (from.leftover.length > 0) {
       this.stats[counter] += from.leftover.length;
       to.write(from.leftover);
@@ -58,9 +59,24 @@ export class Splice implements SessionSplice {
       onEnd();
       return;
     }
+    // Past its highWaterMark write() returns false and 'drain' will come once the queue is
+    // empty; with a sendQueue the source keeps flowing until that much waits. Such a
+    // destination (an HTTP/2 stream) is also corked until the loop's check phase, so what the
+    // source delivers in one turn (a 'data' event per DATA frame, 16 KiB at most) goes out as one
+    // writev: one write request instead of one per frame, for no added latency.
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      to.uncork();
+    };
     src.on("data", (chunk: Buffer) => {
       this.stats[counter] += chunk.length;
-      if (!to.write(chunk)) src.pause();
+      if (queue !== undefined && !corked) {
+        corked = true;
+        to.cork();
+        setImmediate(uncork);
+      }
+      if (!to.write(chunk) && (queue === undefined || to.writableLength >= queue)) src.pause();
     });
     to.on("drain", () => src.resume());
     src.on("end", onEnd);

@@ -8,7 +8,7 @@ import { isIdentity } from "../pki/identity";
 import { RefusalCode } from "../relay/party";
 import type { PairingCore } from "../relay/pairing-core";
 import { H2Party, respondText } from "./h2-party";
-import { connectionWindow, h2Settings, type H2BufferBounds, type H2Bounds } from "./h2-memory-bounds";
+import { connectionWindow, h2Settings, streamSendQueue, type H2BufferBounds, type H2Bounds } from "./h2-memory-bounds";
 import { boundSession, streamsOf } from "./h2-session-bounds";
 import { peerCertificate, type PeerResult } from "./peer-identity";
 
@@ -55,6 +55,8 @@ export class H2Endpoint<C = StreamOrigin> {
   private adopting: { context: C; notAfter: number | undefined; socket: net.Socket } | undefined;
   /** When the certificate a TLS connection was authenticated with expires (direct h2). */
   private readonly notAfter = new WeakMap<http2.ServerHttp2Session, number>();
+  /** What may be queued to each stream of a session: fixed with its SETTINGS at accept. */
+  private readonly sendQueues = new WeakMap<http2.ServerHttp2Session, number>();
   /** The memory budget the server's SETTINGS were last made from (a reload may change it). */
   private settingsFor: H2BufferBounds;
 
@@ -118,6 +120,7 @@ export class H2Endpoint<C = StreamOrigin> {
     session.once("close", () => this.sessions.delete(session));
     this.contexts.set(session, adopted.context);
     if (adopted.notAfter !== undefined) this.notAfter.set(session, adopted.notAfter);
+    this.sendQueues.set(session, streamSendQueue(this.settingsFor));
     boundSession(session, adopted.socket, this.bounds(), this.log);
     const window = connectionWindow(this.settingsFor);
     session.once("connect", () => {
@@ -153,7 +156,7 @@ export class H2Endpoint<C = StreamOrigin> {
     if (!dest || !isIdentity(dest)) return refuse400(`malformed request: header frelay-dest must be an identity like "1.user1"`);
     if (Buffer.byteLength(tag) > MAX_TAG_BYTES) return refuse400(`malformed request: header frelay-tag is longer than ${MAX_TAG_BYTES} bytes`);
     const request = { identity: origin.peer.identity, dest, tag, remote: origin.remote, transport: "h2" as const, certSerial: origin.peer.serial };
-    this.relay.submit(new H2Party(request, stream));
+    this.relay.submit(new H2Party(request, stream, this.sendQueues.get(session) ?? streamSendQueue(this.settingsFor)));
   }
 
   /**

@@ -20,6 +20,8 @@ export class H2Party implements PendingParty {
   constructor(
     readonly request: PartyRequest,
     private readonly stream: http2.ServerHttp2Stream,
+    /** What may be queued to the stream before its peer is paused (h2-memory-bounds.ts). */
+    private readonly sendQueue: number,
   ) {
     const gone = () => {
       if (this.settled) return;
@@ -56,7 +58,7 @@ export class H2Party implements PendingParty {
     }
     if (this.stream.destroyed) throw new Error(`${this.request.identity} left before the reply`);
     this.stream.respond({ ":status": 200, "frelay-mode": String(mode) });
-    return { stream: this.stream, leftover: EMPTY };
+    return { stream: this.stream, leftover: EMPTY, sendQueue: this.sendQueue };
   }
 }
 

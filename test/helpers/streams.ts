@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto";
+import * as net from "node:net";
 import type { Readable } from "node:stream";
 
 export function sha256(b: Buffer): string {
@@ -23,3 +24,14 @@ export function readAll(s: Readable, timeoutMs = 20000): Promise<Buffer> {
 }
 
 export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A connected pair of real TCP sockets on 127.0.0.1 (both half-open capable): [accepted, dialed]. */
+export async function tcpPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer({ allowHalfOpen: true });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+  const dialed = net.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
+  const pair: [net.Socket, net.Socket] = [await accepted, dialed];
+  server.close();
+  return pair;
+}

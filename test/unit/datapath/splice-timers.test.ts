@@ -4,28 +4,18 @@ import * as net from "node:net";
 import * as v8 from "node:v8";
 import * as vm from "node:vm";
 import { Splice, type SpliceEnd } from "../../../src/datapath/splice";
+import { tcpPair } from "../../helpers/streams";
 
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as () => void;
-
-/** A connected pair of real TCP sockets on 127.0.0.1: [ours, theirs]. */
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer({ allowHalfOpen: true });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
-  const client = net.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, allowHalfOpen: true });
-  const theirs = await accepted;
-  server.close();
-  return [theirs, client];
-}
 
 /**
  * Runs a session to its end through `play` and returns a weak reference to its Splice; nothing
  * else of it is kept. `how` is how the session ended.
  */
 async function finishedSession(play: (a: net.Socket, b: net.Socket, peerA: net.Socket, peerB: net.Socket) => void | Promise<void>): Promise<{ ref: WeakRef<Splice>; how: SpliceEnd }> {
-  const [a, peerA] = await socketPair();
-  const [b, peerB] = await socketPair();
+  const [a, peerA] = await tcpPair();
+  const [b, peerB] = await tcpPair();
   let resolveEnd: (how: SpliceEnd) => void = () => undefined;
   const ended = new Promise<SpliceEnd>((r) => (resolveEnd = r));
   const splice = new Splice({ stream: a, leftover: Buffer.alloc(0) }, { stream: b, leftover: Buffer.alloc(0) }, (how) => resolveEnd(how));
