@@ -74,11 +74,51 @@ export function rssKb(root: number, wholeTree = false): number {
   return total;
 }
 
-/** Raises a running process's open-file limit (prlimit(1), as root); false if that failed. */
+/**
+ * Raises a running process's open-file limit to `limit` (prlimit(1); raising the hard limit needs
+ * CAP_SYS_RESOURCE); where that is refused, raises the soft limit to the hard one, which any
+ * process may. False if the process ends with less than `limit`.
+ */
 export function raiseOpenFiles(pid: number, limit: number): boolean {
+  const prlimit = (value: string) => {
+    try {
+      execFileSync("prlimit", [`--pid=${pid}`, `--nofile=${value}`], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (prlimit(`${limit}:${limit}`)) return true;
+  const hard = openFileLimits(pid)?.hard;
+  if (hard !== undefined) prlimit(`${hard}:`);
+  return false;
+}
+
+/** A process's soft and hard open-file limits (Infinity for unlimited), from /proc/<pid>/limits. */
+export function openFileLimits(pid: number | "self"): { soft: number; hard: number } | undefined {
   try {
-    execFileSync("prlimit", [`--pid=${pid}`, `--nofile=${limit}:${limit}`], { stdio: "ignore" });
-    return true;
+    const line = fs.readFileSync(`/proc/${pid}/limits`, "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const [soft, hard] = (line?.split(/\s{2,}/) ?? []).slice(1, 3).map((v) => (v === "unlimited" ? Infinity : Number(v)));
+    return soft !== undefined && hard !== undefined ? { soft, hard } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Descriptors a process has open now. */
+export function openFiles(pid: number): number {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether this process may raise hard limits (CAP_SYS_RESOURCE, bit 24 of its effective set). */
+export function canRaiseHardLimits(): boolean {
+  try {
+    const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync("/proc/self/status", "utf8"))?.[1];
+    return hex !== undefined && (BigInt(`0x${hex}`) & (1n << 24n)) !== 0n;
   } catch {
     return false;
   }

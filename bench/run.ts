@@ -15,8 +15,8 @@ import { missing } from "../test/helpers/fronts";
 import { sample, scrapeMetrics } from "../test/helpers/metrics";
 import { startNginxH2 } from "../test/helpers/nginx";
 import { canPumpApart, pump, pumpApart, Sink, type BytePair } from "./loadgen";
-import { openFileLimit } from "../src/daemon/limits";
-import { cpuBetween, cpuSnapshot, raiseOpenFiles, rssKb } from "./procstat";
+import { canRaiseHardLimits, cpuBetween, cpuSnapshot, openFileLimits, openFiles, raiseOpenFiles, rssKb } from "./procstat";
+import type { DeadPair } from "./hold";
 import { relayPair, relayPairH2, startBenchRelay, type BenchRelay, type RawPair } from "./frelay";
 import { handshakeRate, sessionSetup, startInitRelay, type SessionFigures } from "./sessions";
 import type { KeyType } from "../src/pki/certs";
@@ -111,10 +111,19 @@ async function setupCosts(keyType: KeyType, n: number, runs: number, handshakeMs
   }
 }
 
+/** An idle pair that stopped carrying bytes, told in one line with what the relay says about it. */
+class DeadPairError extends Error {}
+
+/** Descriptors the relay may need beside its pairs' while they are made (a hand-off's dup, a metrics scrape, its fd count). */
+const RELAY_FD_MARGIN = 16;
+/** Pairs per holder process, at most: two descriptors each, within a common 20,000 limit with room to spare. */
+const PAIRS_PER_HOLDER = 4000;
+
 /**
  * Idle paired connections held open by holder processes: relay RSS slope from half to all of
  * them, then bytes both ways on every 100th pair. The relay needs two descriptors per pair, so
- * its open-file limit caps the count where it cannot be raised.
+ * its open-file limit caps the count: the bench raises it as far as it may (the hard limit, or
+ * beyond with CAP_SYS_RESOURCE) and holds as many pairs as then fit.
  */
 async function idleMemory(wanted: number): Promise<{ kbPerPair: number; heapBytesPerPair: number; rssMiB: number; established: number; errors: number; firstError?: string; cappedBy?: string }> {
   // Metrics on, for the V8 heap in use beside RSS (what JavaScript objects each session keeps).
@@ -122,11 +131,12 @@ async function idleMemory(wanted: number): Promise<{ kbPerPair: number; heapByte
   const br = await startBenchRelay({ metrics: { address: `127.0.0.1:${metricsPort}` } }, OPEN_FILES);
   const heapUsed = async () => sample(await scrapeMetrics(metricsPort), "frelay_process_nodejs_heap_size_used_bytes");
   const heapPoints: number[] = [];
-  const relayFiles = openFileLimit(br.pid) ?? 1024;
-  const fit = Math.floor((relayFiles - 100) / 2);
-  const pairs = Math.min(wanted, fit);
-  const cappedBy = pairs < wanted ? `the relay's open-file limit is ${relayFiles} and could not be raised (no CAP_SYS_RESOURCE here): ${pairs} pairs fit` : undefined;
+  const relayFiles = openFileLimits(br.pid)?.soft ?? 1024;
+  const holderFiles = openFileLimits("self")?.soft ?? 1024; // the holders inherit this process's
+  const perHolder = Math.max(1, Math.min(PAIRS_PER_HOLDER, Math.floor((holderFiles - 64) / 2)));
   const holders: ChildProcess[] = [];
+  let cappedBy: string | undefined;
+  let pairs = 0;
   let errors = 0;
   let firstError: string | undefined;
   const points: number[] = [];
@@ -138,13 +148,21 @@ async function idleMemory(wanted: number): Promise<{ kbPerPair: number; heapByte
     });
   try {
     await sleep(500);
-    // Two halves, each split over holders of at most 4,000 pairs (8,000 descriptors apiece).
+    await heapUsed(); // the metrics listener's first connection is open while the count is taken
+    const baseFiles = openFiles(br.pid);
+    const fit = Math.floor((relayFiles - baseFiles - RELAY_FD_MARGIN) / 2);
+    pairs = Math.min(wanted, fit);
+    if (pairs < wanted) {
+      const why = relayFiles >= OPEN_FILES ? "" : canRaiseHardLimits() ? " (raised as far as prlimit allowed)" : " (the hard limit: raising it needs CAP_SYS_RESOURCE, which the bench does not have)";
+      cappedBy = `${pairs} of ${wanted} idle pairs: the relay's open-file limit is ${relayFiles}${why}, it had ${baseFiles} descriptors open before the first pair, and each pair takes two`;
+    }
+    // Two halves, each split over holders of at most PAIRS_PER_HOLDER pairs.
     for (const half of [Math.floor(pairs / 2), pairs - Math.floor(pairs / 2)]) {
       const jobs = [];
-      for (let left = half; left > 0; left -= 4000) {
+      for (let left = half; left > 0; left -= perHolder) {
         const h = fork(path.join(__dirname, "hold.js"), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
         holders.push(h);
-        jobs.push(order(h, { a: br.a, b: br.b, count: Math.min(4000, left), prefix: `idle${holders.length}-` }));
+        jobs.push(order(h, { a: br.a, b: br.b, count: Math.min(perHolder, left), prefix: `idle${holders.length}-` }));
       }
       for (const r of await Promise.all(jobs)) {
         errors += Number(r["errors"]);
@@ -158,7 +176,7 @@ async function idleMemory(wanted: number): Promise<{ kbPerPair: number; heapByte
     }
     for (const h of holders) {
       const r = await order(h, "check");
-      if (r["checkError"]) throw new Error(`an idle pair no longer carries bytes: ${JSON.stringify(r["checkError"])}`);
+      if (r["checkError"]) throw new DeadPairError(deadPairCause(br, relayFiles, r["checkError"] as DeadPair));
     }
     const established = pairs - errors;
     const secondHalf = pairs - Math.floor(pairs / 2);
@@ -167,6 +185,25 @@ async function idleMemory(wanted: number): Promise<{ kbPerPair: number; heapByte
     for (const h of holders) h.kill();
     await br.stop();
   }
+}
+
+/**
+ * One line on an idle pair that failed its check: what its ends saw, and what the relay said of
+ * its session (its `closed` line, if any), of descriptors and of pipes.
+ */
+function deadPairCause(br: BenchRelay, relayFiles: number, dead: DeadPair): string {
+  const ends = dead.ends.some((e) => e !== undefined) ? `; its ends saw ${dead.ends.map((e) => e ?? "nothing").join(" / ")}` : "";
+  const logged = (event: string) => br.relay.events.find((e) => e["event"] === event);
+  const closed = dead.tag ? br.relay.events.find((e) => e["event"] === "closed" && e["tag"] === dead.tag) : undefined;
+  const relaySide = closed
+    ? `the relay ended its session (${String(closed["how"])}${typeof closed["error"] === "string" ? `: ${closed["error"]}` : ""})`
+    : "the relay logged no end of its session";
+  const pressure = [
+    `relay descriptors ${openFiles(br.pid)} of ${relayFiles}`,
+    ...(logged("open_files_exhausted") ? ["it logged open_files_exhausted"] : []),
+    ...(logged("splice_pipe_shortage") ? ["it logged splice_pipe_shortage"] : []),
+  ].join(", ");
+  return `idle pair ${dead.tag || "(unknown)"} no longer carries bytes (${dead.failure}${ends}): ${relaySide}; ${pressure}`;
 }
 
 /** socat's memory per idle forwarded connection (a process each), for reference. */
@@ -315,6 +352,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  console.error(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
+  // A dead idle pair is a finding, told in one line; anything else is the harness's own bug.
+  console.error(`bench failed: ${err instanceof DeadPairError ? err.message : err instanceof Error ? err.stack : String(err)}`);
   process.exit(1);
 });
