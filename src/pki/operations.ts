@@ -273,8 +273,17 @@ function mergedRevocations(certsDir: string, ca: KeyAndCert): RevokedRecord[] {
   return list;
 }
 
+/**
+ * The relay CA that signs the CRL: frelay's files, or in a certs folder of Flock's fr-adm
+ * (`frelay init --from-flock`) its `flockrelay-ca.pem` and `flockrelay-key.pem`, so a site that
+ * kept fr-adm's certificates can still revoke one.
+ */
 function loadRelayCa(certsDir: string, relayCaDir?: string): KeyAndCert {
-  return loadPair(relayCaFiles(relayCaDir ?? certsDir), "relay CA", "run frelay init, or pass --relay-ca-dir");
+  const dir = relayCaDir ?? certsDir;
+  const own = relayCaFiles(dir);
+  const flock = { cert: path.join(dir, "flockrelay-ca.pem"), key: path.join(dir, "flockrelay-key.pem") };
+  const files = !exists(own.cert) && exists(flock.cert) ? flock : own;
+  return loadPair(files, "relay CA", "run frelay init, or pass --relay-ca-dir");
 }
 
 export interface RevokeResult {

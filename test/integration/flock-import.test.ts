@@ -146,6 +146,24 @@ describe("frelay init --from-flock: a Flock relay's certificates, adopted as the
     assert.match(r.stderr, /the relay's certificate names none of relay\.example\.com/);
   });
 
+  it("a party fr-adm issued is revoked by serial with fr-adm's relay CA, and refused once tls.crl names the CRL", { timeout: 90_000 }, async () => {
+    assert.ok(relay);
+    const running = relay;
+    // Party 0 (user1) is revoked; the config lies beside the fr-adm tree, whose folder is certs/.
+    const serial = new crypto.X509Certificate(fs.readFileSync(path.join(certs, "0", "cert.pem"))).serialNumber;
+    const r = await runCli(["cert", "revoke", "--serial", serial, "-c", configFile]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /revoked unknown identity serial [0-9A-F]+ in .*certs\/relay\.crl/);
+    const config = JSON.parse(fs.readFileSync(configFile, "utf8")) as { tls: Record<string, string> };
+    const mark = running.events.length;
+    fs.writeFileSync(configFile, JSON.stringify({ ...config, tls: { ...config.tls, crl: "certs/relay.crl" } }));
+    await running.waitFor((e) => running.events.indexOf(e) >= mark && e["event"] === "reload" && e["result"] === "reloaded", 20_000);
+    const refused = await runCli(["connect", "--timeout", "10"], { env: flockEnv(certs, running.address, "0", "user1", "1"), timeoutMs: 30_000 });
+    assert.equal(refused.code, 1);
+    const failed = await running.waitFor((e) => running.events.indexOf(e) >= mark && e["event"] === "handshake_failed", 10_000);
+    assert.match(String(failed["reason"]), /certificate revoked/);
+  });
+
   it("accepts the relay CA under the name older fr-adm releases gave it (frelay-ca.pem)", { timeout: 60_000 }, async () => {
     const old = path.join(dir, "old");
     fs.cpSync(certs, path.join(old, "certs"), { recursive: true });
