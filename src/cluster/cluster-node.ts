@@ -61,7 +61,7 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
    * Claims of this node's waiters by siblings, awaiting their party's connection. Each holds
    * a connection slot from the moment the claim is accepted (see heldConnections).
    */
-  private readonly awaitingParty = new Map<string, (raw: RawStream | undefined) => void>();
+  private readonly awaitingParty = new Map<string, (raw: RawStream | undefined, why?: string) => void>();
   /** Party connections handed over by siblings that this process holds (until they close). */
   private readonly adopted = new Set<RawStream["stream"]>();
 
@@ -259,12 +259,13 @@ export class ClusterNode implements SharedRendezvous, SiblingOwner {
     siblings.reply(msg, { ok: true, request: waiter.request, waitedMs: waiter.waitedMs });
   }
 
-  onSiblingParty(session: string, raw: RawStream | undefined): void {
+  onSiblingParty(session: string, raw: RawStream | undefined, why?: string): void {
     const settle = this.awaitingParty.get(session);
     if (!settle) return void raw?.stream.destroy(); // too late: the waiter went back to waiting
+    if (!raw && why) this.log.warn("handover_failed", { session, role: "owner", error: why });
     // Counted from here until it closes, in the same turn as its claim's slot is given back.
     if (raw) this.adopt(raw.stream);
-    settle(raw);
+    settle(raw, why);
   }
 
   private adopt(stream: RawStream["stream"]): void {

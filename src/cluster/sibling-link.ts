@@ -1,6 +1,7 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { PartyRequest, RawStream } from "../relay/party";
+import { Arrivals, passOn, readBuffered, type Arrived } from "./socket-passing";
 
 /**
  * Workers of one `frelay start --workers N` (siblings: one primary, one machine) meet without
@@ -14,14 +15,18 @@ import type { PartyRequest, RawStream } from "../relay/party";
  *   owner → claimant   {kind:"reply", session, ok, request?, waited_ms?, reason?, refusal?}
  *   claimant → owner   {kind:"socket", session, leftover}  + the connection
  *              or      {kind:"abort", session}               (its party left before Mode 1 went out)
+ *   claimant → owner   {kind:"released", session, leftover}  (let go of it; bytes read meanwhile)
+ *   primary → owner    {kind:"passed", session, leftover}    (the same, for the primary's turn)
  *   primary → sender   {kind:"undeliverable", session}       (no such sibling running)
+ *
+ * How a connection moves without a byte lost or reordered: socket-passing.ts.
  *
  * Every message names its target node (`to`) and, for a claim, the target's incarnation: a
  * restarted sibling has a new one, and answers a claim meant for its predecessor with "gone".
  */
 export interface SiblingMessage {
   readonly frelay: "sibling";
-  readonly kind: "claim" | "reply" | "socket" | "abort" | "undeliverable";
+  readonly kind: "claim" | "reply" | "socket" | "abort" | "released" | "passed" | "undeliverable";
   readonly to: string;
   readonly from: string;
   readonly session: string;
@@ -36,7 +41,7 @@ export interface SiblingMessage {
    */
   readonly refusal?: number;
   readonly waited_ms?: number;
-  /** Bytes the claimant had read from the party's connection behind its request (base64). */
+  /** Bytes a holder had read from the party's connection behind its request (base64). */
   readonly leftover?: string;
 }
 
@@ -60,8 +65,8 @@ export class SiblingError extends Error {
 export interface SiblingOwner {
   /** A sibling claimed waiter `msg.claim`; answer with `reply`. */
   onSiblingClaim(msg: SiblingMessage): void;
-  /** The claimant's party arrived (its connection, ready to splice), or will not (`stream` undefined). */
-  onSiblingParty(session: string, raw: RawStream | undefined): void;
+  /** The claimant's party arrived (its connection, ready to splice), or will not (`raw` undefined, and why). */
+  onSiblingParty(session: string, raw: RawStream | undefined, why?: string): void;
 }
 
 /**
@@ -71,6 +76,8 @@ export interface SiblingOwner {
 export class SiblingLink {
   private readonly pending = new Map<string, { resolve: (m: SiblingMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private readonly onMessage = (m: SiblingMessage, handle: unknown) => this.receive(m, handle);
+  /** Party connections that arrived and wait for their earlier holders to let go. */
+  private readonly arrivals = new Arrivals((session, a) => this.arrived(session, a));
 
   constructor(
     readonly node: string,
@@ -87,6 +94,7 @@ export class SiblingLink {
 
   close(): void {
     process.off("message", this.onMessage);
+    this.arrivals.close();
     for (const [session, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(new SiblingError("worker stopping"));
@@ -97,7 +105,8 @@ export class SiblingLink {
   private send(m: Omit<SiblingMessage, "frelay" | "from">, handle?: net.Socket, cb?: (err: Error | null) => void): void {
     const msg: SiblingMessage = { frelay: "sibling", from: this.node, ...m };
     if (!process.send || !process.connected) return cb?.(new Error("no IPC channel to the primary"));
-    process.send(msg, handle, undefined, cb ?? (() => undefined));
+    // keepOpen: this process lets go of a connection itself, once it is sent (see passOn).
+    process.send(msg, handle, handle ? { keepOpen: true } : undefined, cb ?? (() => undefined));
   }
 
   /** Claims waiter `claim` of sibling `to`; resolves with its request, rejects (gone or not) otherwise. */
@@ -132,8 +141,8 @@ export class SiblingLink {
 
   /**
    * Sends the arriving party's bare connection to its owner. Nothing of it stays here: the
-   * bytes Node had read go along as leftover, reading stops first so that none is read here
-   * afterwards, and this process's socket is closed once the descriptor is on its way.
+   * bytes Node had read go along as leftover, this process's socket is destroyed once the
+   * descriptor is on its way, and what it read in between follows as "released".
    */
   handOver(to: string, session: string, own: RawStream, onError: (err: Error) => void): void {
     const sock = own.stream;
@@ -142,12 +151,17 @@ export class SiblingLink {
       this.send({ kind: "abort", to, session });
       return onError(new SiblingError("the party's connection cannot be handed over"));
     }
-    const leftover = takeForHandover(sock, own.leftover);
-    this.send({ kind: "socket", to, session, leftover: leftover.toString("base64") }, sock, (err) => {
-      // Sent (the descriptor is the owner's now) or not: this process is done with it.
-      sock.destroy();
-      if (err) onError(err);
-    });
+    sock.pause();
+    const leftover = Buffer.concat([own.leftover, readBuffered(sock)]).toString("base64");
+    passOn(
+      sock,
+      (s, cb) => this.send({ kind: "socket", to, session, leftover }, s, cb),
+      (err, late) => {
+        if (!err) return this.send({ kind: "released", to, session, leftover: late.toString("base64") });
+        this.send({ kind: "abort", to, session });
+        onError(err);
+      },
+    );
   }
 
   abort(to: string, session: string): void {
@@ -168,46 +182,17 @@ export class SiblingLink {
     if (m.kind === "claim") return this.owner.onSiblingClaim(m);
     if (m.kind === "abort") return this.owner.onSiblingParty(m.session, undefined);
     if (m.kind === "socket") {
-      if (!(handle instanceof net.Socket)) return this.owner.onSiblingParty(m.session, undefined);
-      adoptHandedOver(handle);
-      this.owner.onSiblingParty(m.session, { stream: handle, leftover: Buffer.from(m.leftover ?? "", "base64") });
+      if (!(handle instanceof net.Socket)) return this.owner.onSiblingParty(m.session, undefined, "its connection did not come with the message");
+      return this.arrivals.arrived(m.session, handle, Buffer.from(m.leftover ?? "", "base64"));
     }
+    if (m.kind === "released" || m.kind === "passed") this.arrivals.released(m.session, m.kind, Buffer.from(m.leftover ?? "", "base64"));
   }
-}
 
-interface SocketInternals {
-  _handle?: { reading?: boolean; readStop?: () => number } | null;
-  server?: unknown;
-}
-
-/**
- * Makes `sock` ready to leave this process: returns `leftover` plus every byte Node has read
- * from it and nobody consumed, and stops libuv reading from it (Node has no public call for
- * that: pause() only stops delivery, and bytes read after it would be dropped with the socket).
- * Its server link is cut as well: Node would otherwise have the listening server poll the
- * primary for the socket's end at close, which never comes for a socket passed on.
- */
-export function takeForHandover(sock: net.Socket, leftover: Buffer): Buffer {
-  const chunks: Buffer[] = [leftover];
-  for (let c: unknown; (c = sock.read()) !== null; ) chunks.push(c as Buffer);
-  stopReading(sock);
-  (sock as unknown as SocketInternals).server = null;
-  return Buffer.concat(chunks);
-}
-
-/** Stops libuv reading from a socket this process only passes on (the primary, in between). */
-export function stopReading(sock: net.Socket): void {
-  const h = (sock as unknown as SocketInternals)._handle;
-  if (h?.readStop) {
-    h.reading = false;
-    h.readStop();
+  /** A party connection is here whole (or was cut on the way): to the owner. */
+  private arrived(session: string, a: Arrived): void {
+    if (!a.ok) return this.owner.onSiblingParty(session, undefined, a.reason);
+    // Replies and close_notify of the splice go out as soon as written, as on the listener.
+    a.sock.setNoDelay(true);
+    this.owner.onSiblingParty(session, { stream: a.sock, leftover: a.leftover });
   }
-}
-
-/** A party connection that arrived over IPC, set up as the listener sets up its own. */
-function adoptHandedOver(sock: net.Socket): void {
-  // Node builds it with allowHalfOpen false: a FIN from the party would end our side too.
-  sock.allowHalfOpen = true;
-  sock.on("error", () => undefined); // reported through 'close'
-  sock.setNoDelay(true);
 }

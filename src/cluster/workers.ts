@@ -10,7 +10,8 @@ import { ConfigWatcher } from "../daemon/watch";
 import { DaemonError, UsageError, describe, type FrelayError } from "../errors";
 import { createLogger } from "../log/logger";
 import { VERSION } from "../version";
-import { SIBLINGS_ENV, stopReading, type SiblingMessage } from "./sibling-link";
+import { SIBLINGS_ENV, type SiblingMessage } from "./sibling-link";
+import { holdWhilePassing, passOn } from "./socket-passing";
 
 /**
  * `frelay start --workers N`: N relay processes on one listening address, meeting each other
@@ -278,15 +279,23 @@ export async function runPrimary(configFile: string, count: number, opts: Primar
 
 /**
  * Passes a sibling message (and the party connection some carry) on to the worker it names.
- * The primary only routes: it never reads from a connection passing through.
+ * The primary only routes: a connection passing through is sent on and let go of at once, and
+ * whatever Node read from it meanwhile follows as "passed" (see socket-passing.ts).
  */
 function routeSibling(m: SiblingMessage, passed: unknown, target: WorkerHandle | undefined, sender: WorkerHandle): void {
   const sock = passed instanceof net.Socket ? passed : undefined;
-  if (sock) stopReading(sock);
+  if (sock) holdWhilePassing(sock);
   if (target && target.worker.isConnected()) {
-    target.worker.send(m, sock as net.Socket, undefined, (err: Error | null) => {
-      if (err) sock?.destroy();
-    });
+    if (!sock) return void target.worker.send(m);
+    const worker = target.worker;
+    passOn(
+      sock,
+      (s, cb) => worker.send(m, s, { keepOpen: true }, cb),
+      (err, late) => {
+        if (err || !worker.isConnected()) return;
+        worker.send({ frelay: "sibling", kind: "passed", to: m.to, from: m.from, session: m.session, leftover: late.toString("base64") } satisfies SiblingMessage);
+      },
+    );
     return;
   }
   sock?.destroy();

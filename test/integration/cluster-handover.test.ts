@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
-import { connect } from "../../src/client/connect";
+import { connect, dialRelay } from "../../src/client/connect";
 import { runCli } from "../helpers/cli";
 import { startNode, type ClusterNodeProc } from "../helpers/cluster";
 import { makeFixture, type Fixture } from "../helpers/fixture";
@@ -113,6 +113,50 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
       assert.ok(relay.events.some((e) => e["event"] === "handover" && e["session"] === closed["session"]));
     });
   }
+
+  it("bytes the arriving party sends the moment it has its reply (while its connection moves) reach the waiter whole and in order", async () => {
+    // More than a socket's read buffer: some of it is still in the kernel when the connection moves.
+    const early = crypto.randomBytes(2 * MiB);
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const tag = `early-${attempt}`;
+      const first = dialRelay({ ...fx.party("0.user1", "1.user1", relay.address, tag), timeoutMs: 30_000 });
+      await waiting(tag);
+      const arriving = (await dialRelay({ ...fx.party("1.user1", "0.user1", relay.address, tag), timeoutMs: 30_000 })).socket;
+      // At once, in the turn its reply completed: the relay is passing the connection on about now.
+      // Not waiting for the write: the bytes drain only as the waiter reads them.
+      arriving.write(early);
+      const waiter = await first;
+      try {
+        if (!(await handedOver(tag, accept === "shared" ? 15_000 : 2000))) {
+          assert.equal(accept, "reuseport", `pair ${tag} was not handed over although the primary gave its parties to two workers`);
+          continue;
+        }
+        assert.equal(waiter.mode, 2);
+        const parts: Buffer[] = [waiter.rest];
+        let n = waiter.rest.length;
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`only ${n} of ${early.length} early bytes reached the waiter within 20s`)), 20_000);
+          waiter.socket.on("data", (c: Buffer) => {
+            parts.push(c);
+            n += c.length;
+            if (n >= early.length) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          waiter.socket.resume();
+        });
+        const got = Buffer.concat(parts);
+        assert.equal(got.length, early.length);
+        assert.equal(sha256(got), sha256(early));
+        return;
+      } finally {
+        waiter.socket.destroy();
+        arriving.destroy();
+      }
+    }
+    assert.fail("no pair landed on two workers in 30 tries");
+  });
 
   it("a stalled reader holds the writer back across the hand-off (bounded buffering), then gets every byte", async () => {
     const { waiter: reader, arriving: writer } = await pairAcross("stall", ["2.user1", "3.user1"]);
