@@ -115,17 +115,20 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
   }
 
   it("bytes the arriving party sends the moment it has its reply (while its connection moves) reach the waiter whole and in order", async () => {
-    // More than a socket's read buffer: some of it is still in the kernel when the connection moves.
     const early = crypto.randomBytes(2 * MiB);
+    // Sent at once: more than a Node 20 socket's read buffer, less than the 64 KiB the waiter's
+    // client accepts behind its reply before it has read the reply. The rest follows later.
+    const atOnce = 48 * 1024;
     for (let attempt = 0; attempt < 30; attempt++) {
       const tag = `early-${attempt}`;
       const first = dialRelay({ ...fx.party("0.user1", "1.user1", relay.address, tag), timeoutMs: 30_000 });
       await waiting(tag);
       const arriving = (await dialRelay({ ...fx.party("1.user1", "0.user1", relay.address, tag), timeoutMs: 30_000 })).socket;
       // At once, in the turn its reply completed: the relay is passing the connection on about now.
-      // Not waiting for the write: the bytes drain only as the waiter reads them.
-      arriving.write(early);
+      arriving.write(early.subarray(0, atOnce));
       const waiter = await first;
+      // Not waiting for the write: the bytes drain only as the waiter reads them.
+      arriving.write(early.subarray(atOnce));
       try {
         if (!(await handedOver(tag, accept === "shared" ? 15_000 : 2000))) {
           assert.equal(accept, "reuseport", `pair ${tag} was not handed over although the primary gave its parties to two workers`);
