@@ -75,8 +75,12 @@ describe("pidfile and log file: stop and status never touch a process that is no
   }
 
   it("a pidfile naming a zombie is stale: status exits 1 (not 'running'), stop signals nothing", async () => {
-    // The shell's child exits at once; the shell becomes `sleep` and never collects it.
-    const parent = spawn("sh", ["-c", 'sleep 0 & echo $!; exec sleep 60'], { stdio: ["ignore", "pipe", "ignore"] });
+    // A parent that forks a child which exits at once, then sleeps and never collects it. (A shell
+    // will not do: dash may reap its background job before `exec`, and then there is no zombie.
+    // Perl is part of every Debian base system and leaves children alone unless told otherwise.)
+    const parent = spawn("perl", ["-e", '$| = 1; my $c = fork() // die "fork: $!"; exit 0 if $c == 0; print "$c\\n"; sleep 60'], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     others.push(parent);
     const zombie = Number(await new Promise<string>((r) => readline.createInterface({ input: parent.stdout }).once("line", r)));
     const deadline = Date.now() + 10_000;
