@@ -17,16 +17,24 @@ export type Level = "error" | "warn" | "info" | "debug";
 class WinstonLogger implements Logger {
   constructor(private readonly w: winston.Logger) {}
   error(event: string, fields?: Record<string, unknown>): void {
-    this.w.log("error", "", { event, ...fields });
+    this.emit("error", event, fields);
   }
   warn(event: string, fields?: Record<string, unknown>): void {
-    this.w.log("warn", "", { event, ...fields });
+    this.emit("warn", event, fields);
   }
   info(event: string, fields?: Record<string, unknown>): void {
-    this.w.log("info", "", { event, ...fields });
+    this.emit("info", event, fields);
   }
   debug(event: string, fields?: Record<string, unknown>): void {
-    this.w.log("debug", "", { event, ...fields });
+    this.emit("debug", event, fields);
+  }
+  /**
+   * A `message` field is the line's message. Handed to winston inside the fields, winston would
+   * append it to the (empty) message argument with a space, and the line would read " text".
+   */
+  private emit(level: Level, event: string, fields?: Record<string, unknown>): void {
+    const { message, ...rest } = fields ?? {};
+    this.w.log(level, typeof message === "string" ? message : "", message === undefined || typeof message === "string" ? { event, ...rest } : { event, ...rest, message });
   }
   child(module: string): Logger {
     return new WinstonLogger(this.w.child({ module }));

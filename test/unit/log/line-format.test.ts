@@ -2,7 +2,11 @@ import { describe, it } from "node:test";
 import * as assert from "node:assert/strict";
 import * as winston from "winston";
 import { LEVEL, MESSAGE } from "triple-beam";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { formatLine, jsonLine } from "../../../src/log/line-format";
+import { createLogger } from "../../../src/log/logger";
 
 /** The format chain the relay's log lines were defined by: every line must keep its bytes. */
 const reference = winston.format.combine(
@@ -52,5 +56,22 @@ describe("log lines: one pass, the same bytes as winston's timestamp + json chai
     const info = { level: "info", [LEVEL]: "info", message: "", event: "waiting", identity: "0.user1", timestamp: "t" };
     const out = jsonLine.transform({ ...info }, {}) as Record<string | symbol, unknown>;
     assert.equal(out[MESSAGE], viaReference(info));
+  });
+});
+
+describe("the relay's logger: lines as a reader of the log file sees them", { timeout: 10_000 }, () => {
+  it("a message field is the line's message as given, with no leading space; lines without one carry none", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "frelay-log-"));
+    const file = path.join(dir, "frelay.log");
+    const handle = createLogger({ level: "info", file, stdout: false });
+    handle.logger.warn("fd_limit", { limit: 10, message: "open-file limit is 10" });
+    handle.logger.info("paired", { a: "0.user1" });
+    await handle.close();
+    const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(lines[0]!["message"], "open-file limit is 10");
+    assert.equal(lines[0]!["event"], "fd_limit");
+    assert.equal(lines[0]!["limit"], 10);
+    assert.ok(!("message" in lines[1]!), JSON.stringify(lines[1]));
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
