@@ -74,7 +74,11 @@ function main(argv: string[]): void {
   // it must leave room for the longest file on a loaded machine.
   const perTestOnly = Number(process.versions.node.split(".")[0]) >= 24;
   const timeout = positiveInt("FRELAY_TEST_TIMEOUT", perTestOnly ? 120_000 : 600_000);
-  const args = ["--test", `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...flags, ...files.map((f) => path.relative(process.cwd(), f))];
+  // One summary format on every line when the output goes to a file or a CI log: Node 20 and 22
+  // write TAP there, 24 and 26 their human "spec" report. TAP everywhere keeps the `# pass` /
+  // `# fail` summary the same for whatever reads it; a terminal keeps Node's own choice.
+  const reporter = !process.stdout.isTTY && !flags.some((f) => f.startsWith("--test-reporter")) ? ["--test-reporter=tap"] : [];
+  const args = ["--test", `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...reporter, ...flags, ...files.map((f) => path.relative(process.cwd(), f))];
   process.stdout.write(`# node ${process.version}: ${files.length} test files, concurrency ${concurrency}, timeout ${timeout} ms per ${perTestOnly ? "test" : "test and per file"}\n`);
   // One PKI per kind of fixture for the whole run (see test/helpers/fixture.ts), removed after.
   const fixtureCache = fs.mkdtempSync(path.join(os.tmpdir(), "frelay-fixture-cache-"));
