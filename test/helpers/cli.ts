@@ -140,11 +140,25 @@ export async function suiteRelay(configOverrides?: Record<string, unknown>): Pro
   };
 }
 
-/** A free loopback port (bound and released), for configs that need a fixed address. */
+/** Ports freePort() has handed out in this process (a test file runs in a process of its own). */
+const handedOut = new Set<number>();
+
+/**
+ * A free loopback port (bound and released), for configs that need a fixed address; never one
+ * it already gave this process. The kernel may hand a just-released port out again, and two
+ * listeners of one program on one port do not always fail: HAProxy sets SO_REUSEPORT, so a
+ * config with two frontends on the same "free" port started and split the connections between
+ * them (a party meant for the TLS passthrough reached the HTTP/2 frontend and read an HTTP 400).
+ */
 export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  for (let attempt = 0; ; attempt++) {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+    const port = (s.address() as net.AddressInfo).port;
+    await new Promise((r) => s.close(r));
+    if (!handedOut.has(port) || attempt >= 100) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
