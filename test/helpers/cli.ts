@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import * as readline from "node:readline";
+import { FIXTURE_CACHE_ENV } from "./fixture";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 export const FRELAY_BIN = path.join(REPO_ROOT, "bin", "frelay.js");
@@ -144,11 +146,27 @@ export async function suiteRelay(configOverrides?: Record<string, unknown>): Pro
 const handedOut = new Set<number>();
 
 /**
+ * Claims `port` for the whole `npm test` run, across its parallel test processes: one marker file
+ * per port in the run's scratch folder, created exclusively. Outside run-suite, this process only.
+ */
+function claimForRun(port: number): boolean {
+  const dir = process.env[FIXTURE_CACHE_ENV];
+  if (!dir || !fs.existsSync(dir)) return true;
+  try {
+    fs.closeSync(fs.openSync(path.join(dir, `port-${port}`), "wx"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A free loopback port (bound and released), for configs that need a fixed address; never one
  * it already gave this process. The kernel may hand a just-released port out again, and two
  * listeners of one program on one port do not always fail: HAProxy sets SO_REUSEPORT, so a
  * config with two frontends on the same "free" port started and split the connections between
  * them (a party meant for the TLS passthrough reached the HTTP/2 frontend and read an HTTP 400).
+ * Within `npm test` no two test files get the same port either (see claimForRun).
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; ; attempt++) {
@@ -156,7 +174,7 @@ export async function freePort(): Promise<number> {
     await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
     const port = (s.address() as net.AddressInfo).port;
     await new Promise((r) => s.close(r));
-    if (!handedOut.has(port) || attempt >= 100) {
+    if ((!handedOut.has(port) && claimForRun(port)) || attempt >= 100) {
       handedOut.add(port);
       return port;
     }
