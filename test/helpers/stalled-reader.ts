@@ -1,36 +1,62 @@
 import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
+import * as fs from "node:fs";
 import type { Duplex } from "node:stream";
 import { readAll, sha256 } from "./streams";
 
 const MiB = 1024 * 1024;
 
+/** The most one TCP connection on this host can hold in its two kernel buffers (send + receive). */
+function kernelBytesPerConnection(): number {
+  const max = (file: string, fallback: number) => {
+    try {
+      return Number(fs.readFileSync(file, "utf8").trim().split(/\s+/)[2]) || fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  return max("/proc/sys/net/ipv4/tcp_rmem", 6 * MiB) + max("/proc/sys/net/ipv4/tcp_wmem", 4 * MiB);
+}
+
 /**
- * Backpressure through a relayed session: `reader` stops reading while `writer` sends `total`
- * bytes. The writer must be held back (only socket buffers fill: under `maxAccepted` bytes taken
- * within 1.5 s), then, once the reader resumes, every byte must arrive intact. `whileStalled`
- * runs while the writer is blocked (to look at the relay meanwhile).
+ * Backpressure through a relayed session: `reader` stops reading while `writer` sends. The writer
+ * must be held back: once its writes stop being taken, what it got rid of is at most what the
+ * kernel can hold on the `connections` TCP connections along the way (each up to this host's
+ * tcp_rmem + tcp_wmem maxima: 36 MiB here, since receive buffers grow to 32 MiB) plus
+ * `relayAllowance` for what relays hold in user space. The payload is larger than that bound, so
+ * a relay that buffered without limit would take all of it and fail. Once the reader resumes,
+ * every byte must arrive intact. `whileStalled` runs while the writer is held (to look at the relay).
  */
-export async function checkStalledReader(reader: Duplex, writer: Duplex, total: number, maxAccepted: number, whileStalled?: () => Promise<void>): Promise<void> {
+export async function checkStalledReader(reader: Duplex, writer: Duplex, opts: { connections: number; relayAllowance: number }, whileStalled?: () => Promise<void>): Promise<void> {
+  const bound = opts.relayAllowance + opts.connections * kernelBytesPerConnection();
+  const total = bound + 32 * MiB;
   reader.pause();
   const data = crypto.randomBytes(total);
   let accepted = 0;
-  let blocked = false;
+  let waitingForDrain = false;
   const writeAll = (async () => {
     for (let at = 0; at < total; at += 256 * 1024) {
       const chunk = data.subarray(at, at + 256 * 1024);
       accepted += chunk.length;
       if (!writer.write(chunk)) {
-        blocked = true;
+        waitingForDrain = true;
         await new Promise((r) => writer.once("drain", r));
+        waitingForDrain = false;
       }
     }
     writer.end();
   })();
-  // Let the writer run into the stalled reader: its writes block well before the whole payload.
-  await new Promise((r) => setTimeout(r, 1500));
-  assert.ok(blocked, "the writer was held back");
-  assert.ok(accepted < maxAccepted, `only socket buffers fill up while the reader stalls (${accepted / MiB} MiB accepted)`);
+  // Held: the writer waits for 'drain' and nothing more is taken for a while (bounded: 20 s).
+  const deadline = Date.now() + 20_000;
+  let last = -1;
+  let stillSince = Date.now();
+  while (Date.now() < deadline && accepted < total) {
+    if (accepted !== last || !waitingForDrain) [last, stillSince] = [accepted, Date.now()];
+    else if (Date.now() - stillSince >= 500) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(waitingForDrain, `the writer was held back (${accepted / MiB} of ${total / MiB} MiB taken)`);
+  assert.ok(accepted < bound, `only socket buffers fill up while the reader stalls (${accepted / MiB} MiB taken, bound ${bound / MiB} MiB)`);
   await whileStalled?.();
   const got = readAll(reader, 60_000);
   reader.resume();

@@ -163,7 +163,9 @@ describe("start --workers 2: a pair across two workers is handed over, not linke
 
   it("a stalled reader holds the writer back across the hand-off (bounded buffering), then gets every byte", async () => {
     const { waiter: reader, arriving: writer } = await pairAcross("stall", ["2.user1", "3.user1"]);
-    await checkStalledReader(reader.socket, writer.socket, 64 * MiB, 40 * MiB, async () => {
+    // Two TCP connections (writer → worker → reader); 4 MiB for the worker's pipes or JS buffers
+    // and the parties' own TLS buffers.
+    await checkStalledReader(reader.socket, writer.socket, { connections: 2, relayAllowance: 4 * MiB }, async () => {
       // One worker carries the session, on its own data path (native splice(2) where built), as a local pair.
       const busy = (await status()).workers.filter((w) => w.active_sessions > 0);
       assert.equal(busy.length, 1, JSON.stringify(busy));
