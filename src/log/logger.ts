@@ -34,7 +34,7 @@ class WinstonLogger implements Logger {
    */
   private emit(level: Level, event: string, fields?: Record<string, unknown>): void {
     const { message, ...rest } = fields ?? {};
-    this.w.log(level, typeof message === "string" ? message : "", message === undefined || typeof message === "string" ? { event, ...rest } : { event, ...rest, message });
+    this.w.log(level, typeof message === "string" ? message : message === undefined ? "" : JSON.stringify(message), { event, ...rest });
   }
   child(module: string): Logger {
     return new WinstonLogger(this.w.child({ module }));
