@@ -169,14 +169,15 @@ function claimForRun(port: number): boolean {
  * Within `npm test` no two test files get the same port either (see claimForRun).
  */
 export async function freePort(): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; attempt < 100; attempt++) {
     const s = net.createServer();
     await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
     const port = (s.address() as net.AddressInfo).port;
     await new Promise((r) => s.close(r));
-    if ((!handedOut.has(port) && claimForRun(port)) || attempt >= 100) {
+    if (!handedOut.has(port) && claimForRun(port)) {
       handedOut.add(port);
       return port;
     }
   }
+  throw new Error("freePort: 100 ports in a row were already handed out in this run");
 }
