@@ -161,23 +161,55 @@ function claimForRun(port: number): boolean {
 }
 
 /**
+ * The ports freePort() draws from: below the kernel's ephemeral range, which it hands to
+ * `listen(0)` and to every outgoing connection. A port taken from inside that range and released
+ * could become some other test's client port before our relay or front bound it (EADDRINUSE in a
+ * suite's `before`, seen once in CI); below it, only a program that asks for the port by number
+ * can take it. Falls back to the ephemeral range where it leaves less than 1,000 ports below.
+ */
+function unassignedRange(): { low: number; high: number } | undefined {
+  try {
+    const [ephemeralLow] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    const low = 10_000;
+    if (ephemeralLow !== undefined && ephemeralLow - 1 - low >= 1000) return { low, high: ephemeralLow - 1 };
+  } catch {
+    // not Linux, or no /proc: use the kernel's choice
+  }
+  return undefined;
+}
+
+/** Binds 127.0.0.1:`port` (0: the kernel picks) and releases it; the port, or undefined if taken. */
+async function bindAndRelease(port: number): Promise<number | undefined> {
+  const s = net.createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => resolve(true));
+  });
+  if (!bound) return undefined;
+  const got = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return got;
+}
+
+/**
  * A free loopback port (bound and released), for configs that need a fixed address; never one
  * it already gave this process. The kernel may hand a just-released port out again, and two
  * listeners of one program on one port do not always fail: HAProxy sets SO_REUSEPORT, so a
  * config with two frontends on the same "free" port started and split the connections between
  * them (a party meant for the TLS passthrough reached the HTTP/2 frontend and read an HTTP 400).
- * Within `npm test` no two test files get the same port either (see claimForRun).
+ * Within `npm test` no two test files get the same port either (see claimForRun), and the port
+ * comes from outside the ephemeral range (see unassignedRange).
  */
 export async function freePort(): Promise<number> {
+  const range = unassignedRange();
   for (let attempt = 0; attempt < 100; attempt++) {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    if (!handedOut.has(port) && claimForRun(port)) {
+    const candidate = range ? range.low + Math.floor(Math.random() * (range.high - range.low + 1)) : 0;
+    if (handedOut.has(candidate)) continue;
+    const port = await bindAndRelease(candidate);
+    if (port !== undefined && !handedOut.has(port) && claimForRun(port)) {
       handedOut.add(port);
       return port;
     }
   }
-  throw new Error("freePort: 100 ports in a row were already handed out in this run");
+  throw new Error("freePort: 100 ports in a row were taken or already handed out in this run");
 }
