@@ -75,6 +75,15 @@ describe("pairing core: order and fairness", () => {
     assert.equal(relay.waitingCount, 0);
   });
 
+  it("'paired' (the log line, the metrics) is told only once both replies are out, never ahead of them", async () => {
+    const journal: string[] = [];
+    const relay = new PairingCore(policy(), silentLogger);
+    relay.submit(party("w", "0.u", "1.u", journal));
+    const seenAtPaired = new Promise<string[]>((resolve) => relay.on("paired", () => resolve([...journal])));
+    relay.submit(party("a", "1.u", "0.u", journal));
+    assert.deepEqual(await seenAtPaired, ["a:Mode 1", "w:Mode 2"]);
+  });
+
   it("waiters on one key are served first come, first served", async () => {
     const journal: string[] = [];
     const relay = new PairingCore(policy(), silentLogger);
