@@ -43,6 +43,8 @@ export interface InitRelayOptions {
   cwd?: string;
   /** Top-level keys replaced in the config (for experiments). */
   config?: Record<string, unknown>;
+  /** Runs the floor relay (floor-relay.ts) on the same certificates instead of frelay. */
+  floor?: boolean;
 }
 
 /**
@@ -57,7 +59,9 @@ export async function startInitRelay(opts: InitRelayOptions = {}): Promise<InitR
   Object.assign(config, opts.config ?? {});
   fs.writeFileSync(fx.configFile, JSON.stringify(config, null, 2));
   const logFile = path.resolve(fx.dir, (config["log"] as { file: string }).file);
-  const proc: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, "start", "--daemon-child", "-c", fx.configFile], {
+  if (opts.floor) fs.closeSync(fs.openSync(logFile, "a", 0o600));
+  const argv = opts.floor ? [path.join(__dirname, "floor-relay.js"), fx.certsDir, logFile] : [BIN, "start", "--daemon-child", "-c", fx.configFile];
+  const proc: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...argv], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
     cwd: opts.cwd ?? fx.dir,
   });
@@ -254,7 +258,7 @@ export async function handshakeRate(br: InitRelay, concurrency: number, ms: numb
   return { perSec: tried / wall, cpuMs: tried > 0 ? (cpu * 1000) / tried : NaN, asked: tried > 0 ? done / tried : 0 };
 }
 
-/** `node dist/bench/sessions.js [n] [--key-type ec] [--cpu-prof]`: one run, for profiling the relay (its pid on stderr, for perf). */
+/** `node dist/bench/sessions.js [n] [--key-type ec] [--cpu-prof] [--floor]`: one run, for profiling the relay (its pid on stderr, for perf). */
 if (require.main === module) {
   void (async () => {
     const n = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 300);
@@ -263,6 +267,7 @@ if (require.main === module) {
     // FRELAY_BENCH_NODE_ARGS: more Node flags for the relay (e.g. --perf-basic-prof, for perf).
     const nodeArgs = (process.env["FRELAY_BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
     const br = await startInitRelay({
+      floor: process.argv.includes("--floor"),
       nodeArgs: [...nodeArgs, ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${process.cwd()}`] : [])],
       ...(process.argv.includes("--key-type") ? { keyType: process.argv[process.argv.indexOf("--key-type") + 1] as "rsa" | "ec" } : {}),
       ...(extra ? { config: JSON.parse(extra) as Record<string, unknown> } : {}),
