@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { DEFAULTS } from "../src/config/load";
 import { DURATION_PATTERN } from "../src/config/duration";
-import { configSchema, RELOAD_KEYWORD, type ReloadEffect } from "../src/config/schema";
+import { configSchema, DERIVED_DEFAULT_KEYWORD, RELOAD_KEYWORD, type ReloadEffect } from "../src/config/schema";
 
 interface SchemaNode {
   type?: string;
@@ -22,6 +22,7 @@ interface SchemaNode {
   properties?: Record<string, SchemaNode>;
   items?: SchemaNode;
   [RELOAD_KEYWORD]?: ReloadEffect;
+  [DERIVED_DEFAULT_KEYWORD]?: string;
 }
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
@@ -62,9 +63,11 @@ function typeOf(n: SchemaNode): string {
   return n.type ?? "any";
 }
 
-/** The default from the schema's `default`, else from DEFAULTS at the same path. */
+/** The default from the schema's `default`, or its derived one (`x-default`), else from DEFAULTS at the same path. */
 function defaultOf(name: string, n: SchemaNode): string {
   if (n.default !== undefined) return `\`${JSON.stringify(n.default)}\``;
+  const derived = n[DERIVED_DEFAULT_KEYWORD];
+  if (derived !== undefined) return `\`${derived}\``;
   let v: unknown = DEFAULTS;
   for (const part of name.split(".")) v = v && typeof v === "object" ? (v as Record<string, unknown>)[part] : undefined;
   if (v === undefined || (typeof v === "object" && !Array.isArray(v))) return "none";

@@ -9,7 +9,7 @@ import { crlSignedBy, parseCrl, type ParsedCrl } from "../pki/certs";
 import { parseHostPort, type ListenAddress } from "./address";
 import { parseDuration } from "./duration";
 import { lineOfPath } from "./json-lines";
-import { RELOAD_KEYWORD, configSchema, type RawConfig } from "./schema";
+import { DERIVED_DEFAULT_KEYWORD, RELOAD_KEYWORD, configSchema, type RawConfig } from "./schema";
 import { isNodeCertificate } from "../pki/node-identity";
 import { nodeCertFiles } from "../pki/layout";
 
@@ -100,8 +100,8 @@ export const DEFAULTS = {
   proxy_protocol_from: ["127.0.0.1"],
 } as const;
 
-// x-reload is documentation only (docs/configuration.md); strict mode needs to be told it is known.
-const ajv = new Ajv({ allErrors: true, strict: true, keywords: [RELOAD_KEYWORD] });
+// x-reload and x-default are documentation only (docs/configuration.md); strict mode needs to be told they are known.
+const ajv = new Ajv({ allErrors: true, strict: true, keywords: [RELOAD_KEYWORD, DERIVED_DEFAULT_KEYWORD] });
 const validate = ajv.compile<RawConfig>(configSchema);
 
 type PathPart = string | number;

@@ -13,9 +13,15 @@ export const ROUTE_END_PATTERN = `^(\\*|${LABEL})(\\.${LABEL})*$`;
  */
 export type ReloadEffect = "live" | "new" | "rebind" | "restart";
 export const RELOAD_KEYWORD = "x-reload";
+/**
+ * `x-default` names a default that is derived when the config is read (from another key), so
+ * it cannot be a JSON value in DEFAULTS; docs/configuration.md shows it in the default column.
+ */
+export const DERIVED_DEFAULT_KEYWORD = "x-default";
 
 const duration = (description: string, reload: ReloadEffect) => ({ type: "string", pattern: DURATION_PATTERN, description, "x-reload": reload });
 const nonEmpty = (description: string, reload: ReloadEffect) => ({ type: "string", minLength: 1, description, "x-reload": reload });
+const derivedPath = (description: string, derived: string) => ({ ...nonEmpty(description, "restart"), "x-default": derived });
 
 /**
  * The JSON Schema of config.json (docs/configuration.md is generated from it: `npm run docs`).
@@ -146,8 +152,8 @@ export const configSchema = {
         redis: { type: "string", pattern: "^rediss?://", description: "The Redis every node shares, `redis://[user:password@]host:port/db` (`rediss://` for TLS).", "x-reload": "restart" },
         node: { type: "string", pattern: `^${LABEL}$`, description: "This node's name, unique in the cluster (one DNS label). Its certificate comes from `frelay cert node <name>`.", "x-reload": "restart" },
         peer_address: nonEmpty("`host:port` where the other nodes reach this one for cross-node sessions (mutual TLS with node certificates); it is also bound here.", "restart"),
-        cert: nonEmpty("This node's certificate for the node-to-node link. Default: `certs/nodes/<node>/node.pem`.", "restart"),
-        key: nonEmpty("The key of `cluster.cert`. Default: `certs/nodes/<node>/node.key`.", "restart"),
+        cert: derivedPath("This node's certificate for the node-to-node link.", "certs/nodes/<node>/node.pem"),
+        key: derivedPath("The key of `cluster.cert`.", "certs/nodes/<node>/node.key"),
         workers: { type: "integer", minimum: 1, maximum: 256, default: 1, description: "How many relay processes `frelay start` runs on `address` (`--workers` overrides); each is a node named `<node>-<n>`, with `peer_address` and `metrics.address` ports counted up from the given ones.", "x-reload": "restart" },
       },
     },
