@@ -95,7 +95,8 @@ async function pairingLatency(br: BenchRelay, n: number): Promise<{ p50: number;
 
 /**
  * Session set-up against the relay as `frelay init` configures it (see sessions.ts), for one key
- * type: medians over `runs` runs of `n` sessions each, and its handshake rates (full, resumed).
+ * type: medians over `runs` runs of `n` sessions each, its handshake rates (full, resumed), and
+ * the same sessions against the floor relay (floor-relay.ts) for reference.
  */
 async function setupCosts(keyType: KeyType, n: number, runs: number, handshakeMs: number) {
   const br = await startInitRelay({ keyType });
