@@ -4,6 +4,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import { FIXTURE_CACHE_ENV } from "./fixture";
+import { procSysNumbers } from "./kernel";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 export const FRELAY_BIN = path.join(REPO_ROOT, "bin", "frelay.js");
@@ -167,15 +168,10 @@ function claimForRun(port: number): boolean {
  * suite's `before`, seen once in CI); below it, only a program that asks for the port by number
  * can take it. Falls back to the ephemeral range where it leaves less than 1,000 ports below.
  */
-function unassignedRange(): { low: number; high: number } | undefined {
-  try {
-    const [ephemeralLow] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
-    const low = 10_000;
-    if (ephemeralLow !== undefined && ephemeralLow - 1 - low >= 1000) return { low, high: ephemeralLow - 1 };
-  } catch {
-    // not Linux, or no /proc: use the kernel's choice
-  }
-  return undefined;
+export function unassignedRange(): { low: number; high: number } | undefined {
+  const ephemeralLow = procSysNumbers("net/ipv4/ip_local_port_range")?.[0];
+  const low = 10_000;
+  return ephemeralLow !== undefined && ephemeralLow - 1 - low >= 1000 ? { low, high: ephemeralLow - 1 } : undefined;
 }
 
 /** Binds 127.0.0.1:`port` (0: the kernel picks) and releases it; the port, or undefined if taken. */

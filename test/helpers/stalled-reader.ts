@@ -1,22 +1,17 @@
 import * as assert from "node:assert/strict";
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
 import type { Duplex } from "node:stream";
 import { eventually } from "./eventually";
+import { procSysNumbers } from "./kernel";
 import { readAll, sha256 } from "./streams";
 
 const MiB = 1024 * 1024;
 
 /** The most one TCP connection on this host can hold in its two kernel buffers (send + receive). */
 function kernelBytesPerConnection(): number {
-  const max = (file: string, fallback: number) => {
-    try {
-      return Number(fs.readFileSync(file, "utf8").trim().split(/\s+/)[2]) || fallback;
-    } catch {
-      return fallback;
-    }
-  };
-  return max("/proc/sys/net/ipv4/tcp_rmem", 6 * MiB) + max("/proc/sys/net/ipv4/tcp_wmem", 4 * MiB);
+  // The third of tcp_rmem / tcp_wmem ("min default max") is the most a buffer grows to.
+  const max = (key: string, fallback: number) => procSysNumbers(key)?.[2] || fallback;
+  return max("net/ipv4/tcp_rmem", 6 * MiB) + max("net/ipv4/tcp_wmem", 4 * MiB);
 }
 
 /**
