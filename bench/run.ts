@@ -18,7 +18,7 @@ import { canPumpApart, pump, pumpApart, Sink, type BytePair } from "./loadgen";
 import { canRaiseHardLimits, cpuBetween, cpuSnapshot, openFileLimits, openFiles, raiseOpenFiles, rssKb } from "./procstat";
 import type { DeadPair } from "./hold";
 import { relayPair, relayPairH2, startBenchRelay, type BenchRelay, type RawPair } from "./frelay";
-import { handshakeRate, sessionSetup, startInitRelay, type SessionFigures } from "./sessions";
+import { handshakeRate, opensslServerRate, sessionSetup, startInitRelay, type SessionFigures } from "./sessions";
 import type { KeyType } from "../src/pki/certs";
 import { h2ConnectionMemory } from "./h2-memory";
 import { ensureSocat, startSocat } from "./socat";
@@ -104,7 +104,8 @@ async function setupCosts(keyType: KeyType, n: number, runs: number, handshakeMs
     const sessions = await sessionRuns(br, n, runs);
     const full = await handshakeRate(br, 4, handshakeMs, false);
     const resumed = await handshakeRate(br, 4, handshakeMs, true);
-    return { ...sessions, full, resumed, floor: await floorCosts(keyType, n, runs) };
+    const openssl = await opensslServerRate(br, 4, handshakeMs);
+    return { ...sessions, full, resumed, openssl, floor: await floorCosts(keyType, n, runs) };
   } finally {
     await br.stop();
   }
@@ -302,6 +303,12 @@ async function main(): Promise<void> {
         rows.push({ metric: `relay CPU ms per full handshake, ${kt}`, frelay: c.full.cpuMs, lowerIsBetter: true });
         rows.push({ metric: `resumed handshakes/s, ${kt} (${(c.resumed.asked * 100).toFixed(0)}% resumed)`, frelay: c.resumed.perSec });
         rows.push({ metric: `relay CPU ms per resumed handshake, ${kt}`, frelay: c.resumed.cpuMs, lowerIsBetter: true });
+        // OpenSSL's own server, same certificates and loops: a session's two handshakes cost at least twice this.
+        if ("missing" in c.openssl) console.log(`(no openssl s_server reference: ${c.openssl.missing})`);
+        else {
+          rows.push({ metric: `  reference: ${c.openssl.openssl} s_server (C), full handshakes/s, ${kt}`, frelay: c.openssl.perSec });
+          rows.push({ metric: `  reference: ${c.openssl.openssl} s_server (C), CPU ms per full handshake, ${kt}`, frelay: c.openssl.cpuMs, lowerIsBetter: true });
+        }
       }
     }
     if (want("h2")) {

@@ -9,8 +9,9 @@
  *  - pairing latency: the second party's request written → its reply read, with the first
  *    party already waiting (seen in the relay's log file, never by asking the relay).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { makeFixture, type Fixture } from "../test/helpers/fixture";
@@ -256,6 +257,42 @@ export async function handshakeRate(br: InitRelay, concurrency: number, ms: numb
   const cpu = cpuSeconds(br.pid) - before;
   // Per handshake made, whichever way it went: the relay did the work either way.
   return { perSec: tried / wall, cpuMs: tried > 0 ? (cpu * 1000) / tried : NaN, asked: tried > 0 ? done / tried : 0 };
+}
+
+/**
+ * OpenSSL's own TLS server (`openssl s_server`: C, no JavaScript, TLS 1.3 with its default two
+ * session tickets) on the relay's certificates, driven by the same loops as handshakeRate: what
+ * a full mutual-TLS handshake costs a server on this machine before any relay work. A paired
+ * session holds two. Says why instead where the openssl command is missing.
+ */
+export async function opensslServerRate(br: InitRelay, concurrency: number, ms: number): Promise<(HandshakeFigures & { openssl: string }) | { missing: string }> {
+  const version = spawnSync("openssl", ["version"], { encoding: "utf8" });
+  if (version.status !== 0) return { missing: "the openssl command is not installed (apt-get install openssl)" };
+  const port = await freePort();
+  const file = (f: string) => path.join(br.fx.certsDir, f);
+  const server = spawn("openssl", ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", file("relay.pem"), "-key", file("relay.key"), "-CAfile", file("relay-ca.pem"), "-Verify", "2", "-www", "-quiet"], { stdio: "ignore" });
+  try {
+    await untilListening(port, server);
+    const figures = await handshakeRate({ ...br, port, pid: server.pid! }, concurrency, ms, false);
+    return { ...figures, openssl: version.stdout.trim().split(" ").slice(0, 2).join(" ") };
+  } finally {
+    server.kill("SIGKILL");
+  }
+}
+
+/** Resolves once something accepts on 127.0.0.1:`port` (a bare TCP connect, closed at once). */
+async function untilListening(port: number, proc: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`openssl s_server exited with ${proc.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => (s.destroy(), resolve(true)));
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`openssl s_server did not listen on ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** `node dist/bench/sessions.js [n] [--key-type ec] [--cpu-prof] [--floor]`: one run, for profiling the relay (its pid on stderr, for perf). */

@@ -1,12 +1,14 @@
 /** The hand-off's gate: feeds the outer TLS whole records, so the relay decides the exact byte where TLS stops and raw forwarding begins. */
 import type * as net from "node:net";
-import { Duplex } from "node:stream";
+import { Duplex, type Writable } from "node:stream";
 
 const EMPTY = Buffer.alloc(0);
 /** TLSPlaintext header: type(1) version(2) length(2). */
 const HEADER = 5;
 /** Largest legal TLSCiphertext fragment (RFC 8446 5.2: 2^14 + 256; RFC 5246: 2^14 + 2048). */
 const MAX_FRAGMENT = 16384 + 2048;
+/** Largest plaintext one record carries (2^14): a write up to this size is one record. */
+const MAX_PLAINTEXT = 16384;
 
 export type GatePhase = "feeding" | "holding" | "releasing" | "detached" | "streaming";
 
@@ -36,10 +38,14 @@ export class RecordGate extends Duplex {
   private phase: GatePhase = "feeding";
   private pumpScheduled = false;
   private rawEnded = false;
-  /** TLS output while releasing (the reply and its close_notify), written to TCP at once in _final. */
+  /** TLS output while releasing (the reply and its close_notify), written to TCP in one write. */
   private reply: Buffer[] = [];
   /** What the reply must wait for before it is written (the other party's reply). */
   private notBefore: Promise<unknown> | undefined;
+  /** sendLast: the reply and its close_notify are this many whole records, sent once all are held. */
+  private lastRecords = 0;
+  /** The reply went out (or was dropped): the end of the TLS write side has nothing left to do. */
+  private replyDone = false;
 
   constructor(
     private readonly raw: net.Socket,
@@ -185,6 +191,24 @@ export class RecordGate extends Duplex {
   }
 
   /**
+   * Releases the gate and has `tls` send `text` as its last record, then close_notify (the
+   * relay's Mode reply or refusal). TCP stays open; 'tlsFinished' tells when both are out.
+   *
+   * Why not simply write + end and wait for the end to reach this stream (_final): over a
+   * JavaScript stream, Node's TLS produces the close_notify one event-loop turn after the
+   * reply's record, and ends this stream a turn after that. While releasing, TLS gets no input,
+   * so the only records it can write are the reply (one record: `text` fits in one) and the
+   * close_notify; once both are held whole, they leave. A turn sooner, which the waiting party,
+   * whose reply waits for this one, gains as well.
+   */
+  sendLast(tls: Writable, text: string, notBefore?: Promise<unknown>): void {
+    this.release(notBefore);
+    this.lastRecords = Buffer.byteLength(text) <= MAX_PLAINTEXT ? 2 : 0;
+    tls.write(text);
+    tls.end();
+  }
+
+  /**
    * TCP delivered its end (the other side's FIN) while this gate was attached: the socket has
    * already emitted 'end' and will never emit it again, so whoever takes it over must be told.
    */
@@ -208,8 +232,12 @@ export class RecordGate extends Duplex {
       return;
     }
     if (this.phase === "releasing") {
-      // The reply: held back so that it and its close_notify leave in one TCP write (_final).
+      // The reply: held back so that it and its close_notify leave in one TCP write.
       this.reply.push(chunk);
+      if (this.lastRecords > 0 && wholeRecords(this.reply) === this.lastRecords) {
+        this.lastRecords = 0;
+        this.sendReply(() => undefined);
+      }
       cb();
       return;
     }
@@ -217,11 +245,21 @@ export class RecordGate extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    // The TLS layer ended its write side after the reply: close_notify is the last chunk held.
-    // One write for reply + close_notify: a peer whose TLS reads ahead (Go's crypto/tls does)
-    // then finds its close_notify in the same read as the reply, never a later segment's bytes
-    // behind it. 'tlsFinished' fires once the kernel has the bytes: the reply is on its way,
-    // ahead of any raw byte, and the relay may now answer the other party. TCP stays open.
+    // The TLS layer ended its write side after the reply: close_notify is the last chunk held
+    // (unless sendLast already sent the pair).
+    if (this.replyDone) return cb();
+    this.sendReply(cb);
+  }
+
+  /**
+   * The reply and its close_notify to TCP in one write: a peer whose TLS reads ahead (Go's
+   * crypto/tls does) then finds its close_notify in the same read as the reply, never a later
+   * segment's bytes behind it. 'tlsFinished' fires once the kernel has the bytes: the reply is
+   * on its way, ahead of any raw byte, and the relay may now answer the other party. TCP stays
+   * open. Nothing is written if `notBefore` fails.
+   */
+  private sendReply(cb: () => void): void {
+    this.replyDone = true;
     let done = false;
     const finished = () => {
       if (done) return;
@@ -253,4 +291,17 @@ export class RecordGate extends Duplex {
     }
     cb(err);
   }
+}
+
+/** How many whole TLS records `chunks` hold, back to back; -1 if they end inside one. */
+function wholeRecords(chunks: Buffer[]): number {
+  const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  let count = 0;
+  let at = 0;
+  while (at + HEADER <= buf.length) {
+    at += HEADER + buf.readUInt16BE(at + 3);
+    if (at > buf.length) return -1;
+    count++;
+  }
+  return at === buf.length ? count : -1;
 }

@@ -14,9 +14,30 @@ const HINT = `send {"DestParty":"<party>.<user>","Tag":"<tag>"}`;
 /** The stream protocol's request, read with a JsonObjectScanner and validated. */
 export class RequestScanner {
   private readonly scanner = new JsonObjectScanner(MAX_REQUEST_BYTES, "request", HINT);
+  private first = true;
   push(chunk: Buffer): ScanResult {
+    if (this.first) {
+      this.first = false;
+      // A client writes its request in one piece, so it usually arrives whole in one record:
+      // then JSON.parse alone decides it, at a fraction of the byte-by-byte scan's cost on the
+      // pairing's critical path. It accepts exactly what the scan would (JSON whitespace around
+      // one object); anything else, a request in pieces included, goes through the scan, which
+      // also says what is wrong.
+      const whole = chunk.length <= MAX_REQUEST_BYTES ? parseObject(chunk.toString("utf8")) : undefined;
+      if (whole) return validateBody(whole);
+    }
     const r = this.scanner.push(chunk);
     return r.kind === "complete" ? validateRequest(r.text) : r;
+  }
+}
+
+/** The JSON object `text` is, if it is exactly one. */
+function parseObject(text: string): object | undefined {
+  try {
+    const body: unknown = JSON.parse(text);
+    return body !== null && typeof body === "object" && !Array.isArray(body) ? body : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -84,6 +105,10 @@ export function validateRequest(text: string): ScanResult {
   if (!body || typeof body !== "object" || Array.isArray(body)) {
     return { kind: "error", reason: `malformed request: not a JSON object (${HINT})` };
   }
+  return validateBody(body);
+}
+
+function validateBody(body: object): ScanResult {
   const { DestParty: dest, Tag: tag } = body as { DestParty?: unknown; Tag?: unknown };
   if (typeof dest !== "string" || !isIdentity(dest)) {
     return { kind: "error", reason: `malformed request: DestParty must be an identity like "1.user1" (${HINT})` };

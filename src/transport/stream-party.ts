@@ -68,7 +68,6 @@ export class StreamParty implements PendingParty {
     if (this.settled) throw new Error(`${this.request.identity} left before the reply`);
     this.settled = true;
     this.goneCallbacks = [];
-    this.gate.release(notBefore);
     // Idle sessions are held by the thousand: nothing of the handshake (TLS socket, gate, this
     // party) may stay reachable from the raw socket once it is handed over.
     this.raw.off("close", this.onRawClose);
@@ -86,8 +85,7 @@ export class StreamParty implements PendingParty {
       notBefore?.then(undefined, reject);
     });
     // Exactly {"Mode":n} in one record, then close_notify; TCP stays open (see RecordGate).
-    this.tlsSocket.write(mode === 1 ? MODE_1 : MODE_2);
-    this.tlsSocket.end();
+    this.gate.sendLast(this.tlsSocket, mode === 1 ? MODE_1 : MODE_2, notBefore);
     try {
       await replied;
     } catch (err) {
@@ -106,9 +104,7 @@ export class StreamParty implements PendingParty {
 
 /** One TLS record {"Mode":0,"Code":c,"Error":"..."}, close_notify, then FIN; bounded linger. */
 export function sendRefusal(raw: net.Socket, tlsSocket: tls.TLSSocket, gate: RecordGate, code: number, reason: string): Promise<void> {
-  gate.release();
-  tlsSocket.write(JSON.stringify({ Mode: 0, Code: code, Error: reason }));
-  tlsSocket.end();
+  gate.sendLast(tlsSocket, JSON.stringify({ Mode: 0, Code: code, Error: reason }));
   gate.once("tlsFinished", () => {
     gate.detach();
     tlsSocket.destroy();
