@@ -264,7 +264,7 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   const rows: Row[] = [];
   try {
-    console.log(`frelay bench (${quick ? "quick" : "full"}): ${os.cpus().length} × ${os.cpus()[0]?.model}, Node ${process.version}`);
+    console.log(`frelay bench (${quick ? "quick" : "full"}): ${os.cpus().length} × ${os.cpus()[0]?.model}, Node ${process.version} (OpenSSL ${process.versions.openssl})`);
     if (want("single")) {
     const single = await compare(makers, pids, 1, P.singleMiB * MiB, P.runs);
     results["single_pair"] = { bytes: P.singleMiB * MiB, runs: P.runs, ...single };
