@@ -234,11 +234,13 @@ export class RecordGate extends Duplex {
     if (this.phase === "releasing") {
       // The reply: held back so that it and its close_notify leave in one TCP write.
       this.reply.push(chunk);
+      cb();
       if (this.lastRecords > 0 && wholeRecords(this.reply) === this.lastRecords) {
         this.lastRecords = 0;
-        this.sendReply(() => undefined);
+        // Once this write has returned into Node's TLS (it is writing the close_notify from
+        // inside its shutdown): whoever hears 'tlsFinished' may destroy that TLS socket.
+        process.nextTick(() => this.sendReply(() => undefined));
       }
-      cb();
       return;
     }
     this.raw.write(chunk, (err) => cb(err ?? null));
