@@ -7,8 +7,6 @@ const EMPTY = Buffer.alloc(0);
 const HEADER = 5;
 /** Largest legal TLSCiphertext fragment (RFC 8446 5.2: 2^14 + 256; RFC 5246: 2^14 + 2048). */
 const MAX_FRAGMENT = 16384 + 2048;
-/** Largest plaintext one record carries (2^14): a write up to this size is one record. */
-const MAX_PLAINTEXT = 16384;
 
 export type GatePhase = "feeding" | "holding" | "releasing" | "detached" | "streaming";
 
@@ -42,8 +40,11 @@ export class RecordGate extends Duplex {
   private reply: Buffer[] = [];
   /** What the reply must wait for before it is written (the other party's reply). */
   private notBefore: Promise<unknown> | undefined;
-  /** sendLast: the reply and its close_notify are this many whole records, sent once all are held. */
-  private lastRecords = 0;
+  /**
+   * sendLast: how many chunks were held when TLS reported the reply's records written. Every
+   * TLS write after that is the close_notify; the pair leaves once it is held whole.
+   */
+  private heldAtReplyWritten: number | undefined;
   /** The reply went out (or was dropped): the end of the TLS write side has nothing left to do. */
   private replyDone = false;
 
@@ -191,20 +192,20 @@ export class RecordGate extends Duplex {
   }
 
   /**
-   * Releases the gate and has `tls` send `text` as its last record, then close_notify (the
+   * Releases the gate and has `tls` send `text` as its last record(s), then close_notify (the
    * relay's Mode reply or refusal). TCP stays open; 'tlsFinished' tells when both are out.
    *
    * Why not simply write + end and wait for the end to reach this stream (_final): over a
    * JavaScript stream, Node's TLS produces the close_notify one event-loop turn after the
-   * reply's record, and ends this stream a turn after that. While releasing, TLS gets no input,
-   * so the only records it can write are the reply (one record: `text` fits in one) and the
-   * close_notify; once both are held whole, they leave. A turn sooner, which the waiting party,
-   * whose reply waits for this one, gains as well.
+   * reply's records, and ends this stream a turn after that. The write's callback comes between
+   * the two: by then TLS has handed over everything the reply made (with whatever it had queued
+   * ahead of it, such as its own KeyUpdate), and since TLS gets no input while releasing, the
+   * next thing it writes is the close_notify. Once that is held whole, the pair leaves: a turn
+   * sooner, which the waiting party, whose reply waits for this one, gains as well.
    */
   sendLast(tls: Writable, text: string, notBefore?: Promise<unknown>): void {
     this.release(notBefore);
-    this.lastRecords = Buffer.byteLength(text) <= MAX_PLAINTEXT ? 2 : 0;
-    tls.write(text);
+    tls.write(text, () => (this.heldAtReplyWritten = this.reply.length));
     tls.end();
   }
 
@@ -235,8 +236,9 @@ export class RecordGate extends Duplex {
       // The reply: held back so that it and its close_notify leave in one TCP write.
       this.reply.push(chunk);
       cb();
-      if (this.lastRecords > 0 && wholeRecords(this.reply) === this.lastRecords) {
-        this.lastRecords = 0;
+      const armedAt = this.heldAtReplyWritten;
+      if (armedAt !== undefined && this.reply.length > armedAt && endsOnRecord(this.reply)) {
+        this.heldAtReplyWritten = undefined;
         // Once this write has returned into Node's TLS (it is writing the close_notify from
         // inside its shutdown): whoever hears 'tlsFinished' may destroy that TLS socket.
         process.nextTick(() => this.sendReply(() => undefined));
@@ -295,15 +297,10 @@ export class RecordGate extends Duplex {
   }
 }
 
-/** How many whole TLS records `chunks` hold, back to back; -1 if they end inside one. */
-function wholeRecords(chunks: Buffer[]): number {
+/** Whether `chunks` hold whole TLS records, back to back, and nothing after the last one. */
+function endsOnRecord(chunks: Buffer[]): boolean {
   const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-  let count = 0;
   let at = 0;
-  while (at + HEADER <= buf.length) {
-    at += HEADER + buf.readUInt16BE(at + 3);
-    if (at > buf.length) return -1;
-    count++;
-  }
-  return at === buf.length ? count : -1;
+  while (at + HEADER <= buf.length) at += HEADER + buf.readUInt16BE(at + 3);
+  return at === buf.length;
 }

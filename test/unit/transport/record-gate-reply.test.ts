@@ -1,10 +1,54 @@
 import { after, before, describe, it } from "node:test";
 import * as assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { RecordGate } from "../../../src/transport/record-gate";
 import { makeFixture, type Fixture } from "../../helpers/fixture";
+import { requireTool } from "../../helpers/require-tool";
+
+/** What the relay side saw: the gate's write side at 'tlsFinished', and each TCP write's TLS records (type:length). */
+interface RelaySide {
+  endedAtSend: boolean;
+  writes: string[][];
+}
+
+/** The TLS records in `b`, as "type:length". */
+function records(b: Buffer): string[] {
+  const out: string[] = [];
+  for (let at = 0; at + 5 <= b.length; at += 5 + b.readUInt16BE(at + 3)) out.push(`${b[at]}:${b.readUInt16BE(at + 3)}`);
+  return out;
+}
+
+/**
+ * A relay side over a RecordGate: on the first request bytes, `sendLast(text)`. Resolves once
+ * 'tlsFinished' has fired, with every TCP write made after the request.
+ */
+async function relayOnce(context: tls.SecureContext, text: string, requestCert: boolean): Promise<{ port: number; side: Promise<RelaySide>; close(): void }> {
+  const server = net.createServer({ allowHalfOpen: true });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const side = new Promise<RelaySide>((resolve, reject) => {
+    server.once("connection", (raw) => {
+      raw.setNoDelay(true);
+      const gate = new RecordGate(raw);
+      const tlsSocket = new tls.TLSSocket(gate, { isServer: true, secureContext: context, requestCert, rejectUnauthorized: requestCert });
+      tlsSocket.on("error", reject);
+      tlsSocket.once("data", () => {
+        const writes: string[][] = [];
+        const write = raw.write.bind(raw) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+        raw.write = (chunk: Buffer, ...rest: unknown[]) => (writes.push(records(chunk)), write(chunk, ...rest));
+        gate.once("tlsFinished", () => {
+          resolve({ endedAtSend: gate.writableEnded, writes });
+          gate.detach();
+          tlsSocket.destroy();
+        });
+        gate.sendLast(tlsSocket, text);
+      });
+    });
+  });
+  return { port: (server.address() as net.AddressInfo).port, side, close: () => server.close() };
+}
 
 /**
  * The relay's reply over a JavaScript stream: Node's TLS hands the gate the reply's record, then
@@ -14,48 +58,60 @@ import { makeFixture, type Fixture } from "../../helpers/fixture";
  */
 describe("record gate: the last record and close_notify leave as soon as both exist", () => {
   let fx: Fixture;
-  before(() => (fx = makeFixture([["0", "user1"]])));
+  let context: tls.SecureContext;
+  before(() => {
+    fx = makeFixture([["0", "user1"]]);
+    const read = (f: string) => fs.readFileSync(`${fx.certsDir}/${f}`);
+    context = tls.createSecureContext({ ca: read("relay-ca.pem"), cert: read("relay.pem"), key: read("relay.key") });
+  });
   after(() => fx.cleanup());
 
   it("sends before the TLS layer's end reaches the gate, and the party reads the reply, then close_notify", { timeout: 20_000 }, async () => {
-    const read = (f: string) => fs.readFileSync(`${fx.certsDir}/${f}`);
-    const context = tls.createSecureContext({ ca: read("relay-ca.pem"), cert: read("relay.pem"), key: read("relay.key") });
-    const server = net.createServer({ allowHalfOpen: true });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const relaySide = new Promise<{ endedAtSend: boolean; segments: number }>((resolve, reject) => {
-      server.once("connection", (raw) => {
-        raw.setNoDelay(true);
-        const gate = new RecordGate(raw);
-        const tlsSocket = new tls.TLSSocket(gate, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: true });
-        tlsSocket.on("error", reject);
-        tlsSocket.once("data", () => {
-          let writes = 0;
-          const write = raw.write.bind(raw) as (...args: unknown[]) => boolean;
-          raw.write = (...args: unknown[]) => (writes++, write(...args));
-          gate.once("tlsFinished", () => {
-            resolve({ endedAtSend: gate.writableEnded, segments: writes });
-            gate.detach();
-            tlsSocket.destroy();
-          });
-          gate.sendLast(tlsSocket, '{"Mode":1}');
-        });
-      });
-    });
+    const relay = await relayOnce(context, '{"Mode":1}', true);
     const party = fx.party("0.user1", "1.user1", "");
-    const client = tls.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port, ca: party.relayCa, cert: party.relayCert, key: party.relayKey, servername: "frelay" });
+    const client = tls.connect({ host: "127.0.0.1", port: relay.port, ca: party.relayCa, cert: party.relayCert, key: party.relayKey, servername: "frelay" });
     const seen: string[] = [];
     const ended = new Promise<void>((resolve, reject) => {
       client.on("error", reject);
       client.on("data", (c: Buffer) => seen.push(c.toString()));
       client.on("end", resolve);
     });
+    // Sent at once, before the relay's session tickets are out: as a Flock client does.
     client.once("secureConnect", () => client.write('{"DestParty":"1.user1"}'));
-    const relay = await relaySide;
+    const side = await relay.side;
     await ended;
     client.destroy();
-    server.close();
-    assert.equal(relay.endedAtSend, false, "the reply waited for the TLS layer to end the gate's write side (two event-loop turns late)");
-    assert.equal(relay.segments, 1, "the reply and its close_notify went to TCP in more than one write");
+    relay.close();
+    assert.equal(side.endedAtSend, false, "the reply waited for the TLS layer to end the gate's write side (two event-loop turns late)");
+    assert.equal(side.writes.length, 1, `the reply and its close_notify went to TCP in more than one write: ${JSON.stringify(side.writes)}`);
     assert.deepEqual(seen, ['{"Mode":1}'], "the party read something other than the reply before close_notify");
+  });
+
+  // A client may ask for short records (max_fragment_length, which OpenSSL honours): then the
+  // reply is several records, and only the close_notify after them may let the pair go.
+  it("a reply cut into several records (512-byte fragments) still leaves with its close_notify", { timeout: 20_000, skip: requireTool("openssl") }, async () => {
+    const text = JSON.stringify({ Mode: 0, Code: 403, Error: "x".repeat(600) });
+    const relay = await relayOnce(context, text, false);
+    const client = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${relay.port}`, "-tls1_3", "-maxfraglen", "512", "-msg", "-ign_eof"], { stdio: ["pipe", "pipe", "ignore"] });
+    let out = "";
+    client.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+      // The handshake is done once the session's details are printed: then the request.
+      if (out.includes("Verify return code") && !client.stdin.writableEnded) client.stdin.write('{"DestParty":"1.user1"}\n');
+    });
+    const side = await relay.side;
+    const sawCloseNotify = await new Promise<boolean>((resolve) => {
+      const check = () => out.includes("<<< TLS 1.3, Alert [length 0002], warning close_notify") && resolve(true);
+      client.stdout.on("data", check);
+      check();
+      client.once("exit", () => resolve(out.includes("warning close_notify")));
+      setTimeout(() => resolve(false), 5000).unref();
+    });
+    client.kill();
+    relay.close();
+    const sent = side.writes.flat();
+    assert.ok(sent.length >= 3, `the reply should be several records plus close_notify: ${JSON.stringify(side.writes)}`);
+    assert.equal(side.writes.length, 1, `the reply and its close_notify went to TCP in more than one write: ${JSON.stringify(side.writes)}`);
+    assert.ok(sawCloseNotify, `the party never got the close_notify after its reply (relay wrote ${JSON.stringify(side.writes)})`);
   });
 });
