@@ -11,11 +11,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { makeFixture, type Fixture } from "../test/helpers/fixture";
 import { freePort } from "../test/helpers/cli";
+import { waitForPort } from "../test/helpers/fronts";
 import { cpuSeconds } from "./procstat";
 import { percentile } from "./stats";
 
@@ -272,26 +272,11 @@ export async function opensslServerRate(br: InitRelay, concurrency: number, ms: 
   const file = (f: string) => path.join(br.fx.certsDir, f);
   const server = spawn("openssl", ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", file("relay.pem"), "-key", file("relay.key"), "-CAfile", file("relay-ca.pem"), "-Verify", "2", "-www", "-quiet"], { stdio: "ignore" });
   try {
-    await untilListening(port, server);
+    await waitForPort(port, server, () => "openssl s_server");
     const figures = await handshakeRate({ ...br, port, pid: server.pid! }, concurrency, ms, false);
     return { ...figures, openssl: version.stdout.trim().split(" ").slice(0, 2).join(" ") };
   } finally {
     server.kill("SIGKILL");
-  }
-}
-
-/** Resolves once something accepts on 127.0.0.1:`port` (a bare TCP connect, closed at once). */
-async function untilListening(port: number, proc: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`openssl s_server exited with ${proc.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1", () => (s.destroy(), resolve(true)));
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`openssl s_server did not listen on ${port} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

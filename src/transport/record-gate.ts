@@ -186,7 +186,7 @@ export class RecordGate extends Duplex {
    * The reply is going out: bytes from now on are raw stream data, kept for the splice. The
    * reply itself reaches TCP once `notBefore` resolves (never if it rejects).
    */
-  release(notBefore?: Promise<unknown>): void {
+  private release(notBefore?: Promise<unknown>): void {
     this.phase = "releasing";
     this.notBefore = notBefore;
   }

@@ -24,10 +24,14 @@ export function renderContrib(rel: string, replacements: [string, string][]): st
   return text;
 }
 
-async function waitForPort(port: number, child: ChildProcess, logFile: string, timeoutMs = 15000): Promise<void> {
+/**
+ * Resolves once something accepts on 127.0.0.1:`port` (a bare TCP connect, closed at once);
+ * throws if `child` exits first or the time runs out, with `context()` (its log, say) appended.
+ */
+export async function waitForPort(port: number, child: ChildProcess, context: () => string = () => "", timeoutMs = 15000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${readLog(logFile)}`);
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}: ${context()}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect({ host: "127.0.0.1", port }, () => (s.destroy(), resolve(true)));
       s.on("error", () => resolve(false));
@@ -35,7 +39,7 @@ async function waitForPort(port: number, child: ChildProcess, logFile: string, t
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`did not listen on ${port} within ${timeoutMs} ms: ${readLog(logFile)}`);
+  throw new Error(`did not listen on ${port} within ${timeoutMs} ms: ${context()}`);
 }
 
 function readLog(file: string): string {
@@ -57,7 +61,7 @@ export async function runServer(cmd: string, args: string[], port: number, logFi
   const child = spawn(cmd, args, { stdio: ["ignore", out, out] });
   fs.closeSync(out);
   try {
-    await waitForPort(port, child, logFile);
+    await waitForPort(port, child, () => readLog(logFile));
   } catch (err) {
     child.kill("SIGKILL");
     throw new Error(`${cmd} ${(err as Error).message}`);

@@ -90,28 +90,56 @@ describe("record gate: the last record and close_notify leave as soon as both ex
   // A client may ask for short records (max_fragment_length, which OpenSSL honours): then the
   // reply is several records, and only the close_notify after them may let the pair go.
   it("a reply cut into several records (512-byte fragments) still leaves with its close_notify", { timeout: 20_000, skip: requireTool("openssl") }, async () => {
-    const text = JSON.stringify({ Mode: 0, Code: 403, Error: "x".repeat(600) });
-    const relay = await relayOnce(context, text, false);
-    const client = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${relay.port}`, "-tls1_3", "-maxfraglen", "512", "-msg", "-ign_eof"], { stdio: ["pipe", "pipe", "ignore"] });
-    let out = "";
-    client.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-      // The handshake is done once the session's details are printed: then the request.
-      if (out.includes("Verify return code") && !client.stdin.writableEnded) client.stdin.write('{"DestParty":"1.user1"}\n');
-    });
+    const relay = await relayOnce(context, JSON.stringify({ Mode: 0, Code: 403, Error: "x".repeat(600) }), false);
+    const sawCloseNotify = await sClient(relay, ["-maxfraglen", "512", "-ign_eof"], []);
     const side = await relay.side;
-    const sawCloseNotify = await new Promise<boolean>((resolve) => {
-      const check = () => out.includes("<<< TLS 1.3, Alert [length 0002], warning close_notify") && resolve(true);
-      client.stdout.on("data", check);
-      check();
-      client.once("exit", () => resolve(out.includes("warning close_notify")));
-      setTimeout(() => resolve(false), 5000).unref();
-    });
-    client.kill();
     relay.close();
-    const sent = side.writes.flat();
-    assert.ok(sent.length >= 3, `the reply should be several records plus close_notify: ${JSON.stringify(side.writes)}`);
+    assert.ok(side.writes.flat().length >= 3, `the reply should be several records plus close_notify: ${JSON.stringify(side.writes)}`);
+    assert.equal(side.writes.length, 1, `the reply and its close_notify went to TCP in more than one write: ${JSON.stringify(side.writes)}`);
+    assert.ok(sawCloseNotify, `the party never got the close_notify after its reply (relay wrote ${JSON.stringify(side.writes)})`);
+  });
+
+  // A party may ask for a key update (TLS 1.3): OpenSSL sends its own ahead of its next write,
+  // the reply, so the reply's write is two records, and still not the close_notify.
+  it("a reply behind a KeyUpdate the party asked for still leaves with its close_notify", { timeout: 20_000, skip: requireTool("openssl") }, async () => {
+    const relay = await relayOnce(context, '{"Mode":1}', false);
+    // s_client's "K" line asks for a KeyUpdate with update_requested (commands need no -ign_eof).
+    const sawCloseNotify = await sClient(relay, [], [["K\n", ">>> TLS 1.3, Handshake [length 0005], KeyUpdate"]]);
+    const side = await relay.side;
+    relay.close();
+    assert.equal(side.writes.flat().length, 3, `KeyUpdate, reply and close_notify expected: ${JSON.stringify(side.writes)}`);
     assert.equal(side.writes.length, 1, `the reply and its close_notify went to TCP in more than one write: ${JSON.stringify(side.writes)}`);
     assert.ok(sawCloseNotify, `the party never got the close_notify after its reply (relay wrote ${JSON.stringify(side.writes)})`);
   });
 });
+
+/**
+ * `openssl s_client` (TLS 1.3, -msg) against `relay`: once connected, each step's line is typed
+ * and its echo awaited, then the request. Resolves with whether the close_notify arrived.
+ */
+async function sClient(relay: { port: number; side: Promise<RelaySide> }, args: string[], steps: [line: string, seen: string][]): Promise<boolean> {
+  const client = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${relay.port}`, "-tls1_3", "-msg", ...args], { stdio: ["pipe", "pipe", "ignore"] });
+  let out = "";
+  const seen = (text: string) =>
+    new Promise<boolean>((resolve) => {
+      const check = () => out.includes(text) && resolve(true);
+      client.stdout.on("data", check);
+      check();
+      client.once("exit", () => resolve(out.includes(text)));
+      setTimeout(() => resolve(false), 5000).unref();
+    });
+  client.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  try {
+    // The handshake is done once the session's details are printed.
+    if (!(await seen("Verify return code"))) throw new Error(`s_client did not connect: ${out.slice(-500)}`);
+    for (const [line, echo] of steps) {
+      client.stdin.write(line);
+      if (!(await seen(echo))) throw new Error(`s_client never showed ${echo}: ${out.slice(-500)}`);
+    }
+    client.stdin.write('{"DestParty":"1.user1"}\n');
+    await relay.side;
+    return await seen("<<< TLS 1.3, Alert [length 0002], warning close_notify");
+  } finally {
+    client.kill();
+  }
+}
